@@ -1,0 +1,35 @@
+// Who is calling: checks a request's SigV4 claim against the access keys in
+// the key store (read on every request, so a key deleted by `airfleet keys
+// delete` stops working at once, even from another process) and applies the
+// optional per-key request rate limit.
+#pragma once
+
+#include "auth/rate_limiter.hpp"
+#include "auth/sigv4.hpp"
+#include "core/time.hpp"
+#include "storage/key_store.hpp"
+
+#include <memory>
+#include <string>
+
+namespace airfleet::auth {
+
+struct identity {
+  std::string access_key_id;
+  std::string region;
+  std::string service;
+};
+
+class authenticator {
+ public:
+  // `rate_per_second` 0 turns rate limiting off.
+  authenticator(storage::key_store& keys, const core::clock& clock, double rate_per_second);
+  core::result<identity> authenticate(const signed_request& request, const credential_claim& claim);
+
+ private:
+  storage::key_store& keys_;
+  const core::clock& clock_;
+  std::unique_ptr<rate_limiter> limiter_;  // null when off
+};
+
+}  // namespace airfleet::auth
