@@ -1,0 +1,94 @@
+#include "aws/errors.hpp"
+
+#include "auth/sigv4.hpp"
+#include "aws/input.hpp"
+#include "registry/errors.hpp"
+#include "storage/sqlite.hpp"
+
+#include <boost/json.hpp>
+
+namespace airfleet::aws {
+
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+wire_error to_wire(const core::error& e) {
+  using s = bhttp::status;
+  const auto& cat = e.code.category();
+  if (cat == registry::make_error_code(registry::errc::not_found).category()) {
+    switch (static_cast<registry::errc>(e.code.value())) {
+      case registry::errc::not_found: return {s::not_found, "ResourceNotFoundException", e.message, e.details};
+      case registry::errc::already_exists: return {s::conflict, "ResourceAlreadyExistsException", e.message, e.details};
+      case registry::errc::invalid_request: return {s::bad_request, "InvalidRequestException", e.message, e.details};
+      case registry::errc::version_conflict: return {s::conflict, "VersionConflictException", e.message, e.details};
+      case registry::errc::limit_exceeded: return {s::gone, "LimitExceededException", e.message, e.details};
+      case registry::errc::internal: break;
+    }
+  } else if (cat == auth::make_error_code(auth::errc::invalid_signature).category()) {
+    switch (static_cast<auth::errc>(e.code.value())) {
+      case auth::errc::missing_authentication: return {s::forbidden, "MissingAuthenticationTokenException", e.message, {}};
+      case auth::errc::incomplete_signature: return {s::forbidden, "IncompleteSignatureException", e.message, {}};
+      case auth::errc::unrecognized_client: return {s::forbidden, "UnrecognizedClientException", e.message, {}};
+      case auth::errc::invalid_signature:
+      case auth::errc::signature_expired:
+      case auth::errc::request_expired: return {s::forbidden, "InvalidSignatureException", e.message, {}};
+      case auth::errc::throttled: return {s::too_many_requests, "ThrottlingException", e.message, {}};
+    }
+  } else if (cat == make_error_code(errc::invalid_input).category()) {
+    switch (static_cast<errc>(e.code.value())) {
+      case errc::invalid_input: return {s::bad_request, "InvalidRequestException", e.message, {}};
+      case errc::unknown_operation: return {s::not_found, "UnknownOperationException", e.message, {}};
+      case errc::method_not_allowed: return {s::method_not_allowed, "MethodNotAllowedException", e.message, {}};
+      case errc::unsupported_service: return {s::bad_request, "InvalidRequestException", e.message, {}};
+    }
+  } else if (cat == storage::make_error_code(storage::errc::closed).category()) {
+    if (static_cast<storage::errc>(e.code.value()) == storage::errc::closed)
+      return {s::service_unavailable, "ServiceUnavailableException", "The server is shutting down", {}};
+  }
+  return {s::internal_server_error, "InternalFailureException", "Internal failure: " + e.message, {}};
+}
+
+http::response json_error(const wire_error& e, unsigned version) {
+  http::response res{e.status, version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("x-amzn-ErrorType", e.code);
+  json::object body;
+  body["__type"] = e.code;
+  body["message"] = e.message;
+  for (const auto& [k, v] : e.details) body[k] = v;
+  res.body() = json::serialize(body);
+  return res;
+}
+
+http::response json_error(const core::error& e, unsigned version) { return json_error(to_wire(e), version); }
+
+namespace {
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+http::response xml_error(const wire_error& e, const std::string& request_id, unsigned version) {
+  http::response res{e.status, version};
+  res.set(bhttp::field::content_type, "text/xml");
+  bool sender = static_cast<int>(e.status) < 500;
+  res.body() = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>" +
+               std::string(sender ? "Sender" : "Receiver") + "</Type><Code>" + xml_escape(e.code) +
+               "</Code><Message>" + xml_escape(e.message) + "</Message></Error><RequestId>" + xml_escape(request_id) +
+               "</RequestId></ErrorResponse>";
+  return res;
+}
+
+}  // namespace airfleet::aws

@@ -1,0 +1,42 @@
+// The one entry point for every HTTP API request: authenticate with SigV4,
+// route by the service named in the credential scope (execute-api/iot ->
+// IoT control plane, sts -> STS; later iot-jobs-data, s3, iotdata), run the
+// operation, and answer errors in the shape that service's clients parse.
+// Operations that write durable state run on a blocking pool, so waiting
+// for a group commit never stalls the I/O threads.
+#pragma once
+
+#include "auth/authenticator.hpp"
+#include "aws/iot_api.hpp"
+#include "http/server.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+
+namespace airfleet::aws {
+
+class gateway {
+ public:
+  struct settings {
+    std::string account_id;
+    std::string region;
+  };
+  gateway(auth::authenticator& authenticator, iot_api& iot, boost::asio::thread_pool& blocking, settings s);
+
+  boost::asio::awaitable<http::response> handle(http::request& request, http::request_context& ctx);
+  http::response transport_error(boost::beast::http::status status, std::string_view code, std::string_view message,
+                                 const http::request_context& ctx) const;
+  void set_ready(bool ready) { ready_ = ready; }
+
+ private:
+  http::response sts(const http::request& request, const http::request_context& ctx, const auth::identity& who) const;
+
+  auth::authenticator& authenticator_;
+  iot_api& iot_;
+  boost::asio::thread_pool& blocking_;
+  settings settings_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace airfleet::aws

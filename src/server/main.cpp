@@ -1,0 +1,141 @@
+// airfleet: the server (`airfleet serve`) and its operator subcommands.
+#include "core/time.hpp"
+#include "server/data_dir.hpp"
+#include "server/serve.hpp"
+#include "server/settings.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+using namespace airfleet;
+
+namespace {
+
+// Environment variables become flags placed before the real ones, so that
+// with "last one wins" the precedence is flag > environment > config file.
+std::vector<std::string> env_arguments(CLI::App& command) {
+  std::vector<std::string> out;
+  for (const CLI::Option* opt : command.get_options()) {
+    const auto& names = opt->get_lnames();
+    if (names.empty() || names.front() == "help" || names.front() == "config") continue;
+    std::string env = "AIRFLEET_";
+    for (char c : names.front()) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (const char* value = std::getenv(env.c_str())) out.push_back("--" + names.front() + "=" + value);
+  }
+  return out;
+}
+
+int keys_command(const std::string& action, const std::string& data_dir, const std::string& key_id) {
+  auto dir = server::data_dir::open(data_dir);
+  if (!dir) {
+    std::cerr << "airfleet keys: " << dir.error().message << "\n";
+    return 1;
+  }
+  auto& keys = (*dir)->keys();
+  if (action == "create") {
+    auto key = server::make_access_key(core::to_epoch_millis(core::system_clock().now()));
+    if (auto r = keys.insert(key); !r) {
+      std::cerr << "airfleet keys create: " << r.error().message << "\n";
+      return 1;
+    }
+    boost::json::object out{{"access_key_id", key.access_key_id}, {"secret_access_key", key.secret}};
+    std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  }
+  if (action == "list") {
+    auto all = keys.list();
+    if (!all) {
+      std::cerr << "airfleet keys list: " << all.error().message << "\n";
+      return 1;
+    }
+    for (const auto& k : *all)
+      std::cout << k.access_key_id << "\t" << core::format_iso8601(core::from_epoch_millis(k.created_ms)) << "\n";
+    return 0;
+  }
+  // delete
+  if (key_id.empty()) {
+    std::cerr << "airfleet keys delete: name the access key id to delete\n";
+    return 2;
+  }
+  auto removed = keys.remove(key_id);
+  if (!removed) {
+    std::cerr << "airfleet keys delete: " << removed.error().message << "\n";
+    return 1;
+  }
+  if (!*removed) {
+    std::cerr << "airfleet keys delete: no access key " << key_id << "\n";
+    return 1;
+  }
+  std::cout << "deleted " << key_id << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"airfleet: self-hosted IoT fleet management and OTA updates, compatible with the AWS tools"};
+  app.require_subcommand(1);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+  server::serve_settings s;
+  auto* serve = app.add_subcommand("serve", "Run the server");
+  serve->set_config("--config", "", "TOML file with settings (keys are the flag names without --)");
+  serve->add_option("--data-dir", s.data_dir, "Data directory (database, keys, credentials)")->capture_default_str();
+  serve->add_option("--http-listen", s.http_listen, "HTTP API listener HOST:PORT (port 0 picks one)")->capture_default_str();
+  serve->add_option("--mqtt-listen", s.mqtt_listen, "MQTT over TLS listener HOST:PORT (reserved; the broker is not built yet)")->capture_default_str();
+  serve->add_option("--region", s.region, "Region (stored at first start; default us-east-1)");
+  serve->add_option("--account-id", s.account_id, "12-digit account id (stored at first start; default generated)");
+  serve->add_option("--ready-file", s.ready_file, "Write a JSON object with the endpoints here once listening");
+  serve->add_option("--endpoint-address", s.endpoint_address, "Host name DescribeEndpoint returns")->capture_default_str();
+  serve->add_option("--api-rate-limit", s.api_rate_limit, "Requests per second per access key (0 = unlimited)")->capture_default_str();
+  serve->add_option("--http-max-connections", s.http_max_connections, "HTTP connections open at once")->capture_default_str();
+  serve->add_option("--http-body-limit", s.http_body_limit, "Largest request body in bytes")->capture_default_str();
+  serve->add_option("--http-header-limit", s.http_header_limit, "Largest request header block in bytes")->capture_default_str();
+  serve->add_option("--http-header-timeout", s.http_header_timeout, "Seconds a new connection has to send its headers")->capture_default_str();
+  serve->add_option("--http-idle-timeout", s.http_idle_timeout, "Seconds a keep-alive connection may sit idle")->capture_default_str();
+  serve->add_option("--threads", s.threads, "I/O threads (0 = one per core)")->capture_default_str();
+  serve->add_option("--blocking-threads", s.blocking_threads, "Threads that wait for durable writes")->capture_default_str();
+  serve->add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->capture_default_str();
+  serve->add_option("--access-log", s.access_log, "One log line per request (true/false)")->capture_default_str();
+
+  std::string keys_action, keys_dir = "./airfleet-data", key_id;
+  auto* keys = app.add_subcommand("keys", "Manage access keys (works while the server runs)");
+  keys->add_option("action", keys_action, "create, list or delete")->required()->check(CLI::IsMember({"create", "list", "delete"}));
+  keys->add_option("access-key-id", key_id, "The key to delete");
+  keys->add_option("--data-dir", keys_dir, "Data directory")->capture_default_str();
+
+  app.add_subcommand("version", "Print the version");
+
+  // Put environment-derived flags first (see env_arguments).
+  std::vector<std::string> args;
+  if (argc > 1 && std::string(argv[1]) == "serve") {
+    args.push_back(argv[0]);
+    args.push_back("serve");
+    for (auto& e : env_arguments(*serve)) args.push_back(e);
+    for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  } else {
+    for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+  }
+  std::vector<char*> raw;
+  for (auto& a : args) raw.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(raw.size()), raw.data());
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (app.got_subcommand("version")) {
+    std::cout << "airfleet 0.1.0\n";
+    return 0;
+  }
+  if (app.got_subcommand("keys")) return keys_command(keys_action, keys_dir, key_id);
+
+  spdlog::set_level(spdlog::level::from_str(s.log_level));
+  if (!s.access_log) spdlog::set_level(std::max(spdlog::level::warn, spdlog::get_level()));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  return server::serve(s);
+}

@@ -1,0 +1,160 @@
+#include "server/serve.hpp"
+
+#include "auth/authenticator.hpp"
+#include "aws/gateway.hpp"
+#include "aws/iot_api.hpp"
+#include "core/time.hpp"
+#include "http/server.hpp"
+#include "registry/registry.hpp"
+#include "server/data_dir.hpp"
+#include "storage/sqlite_registry_store.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace airfleet::server {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+std::optional<host_port> parse_host_port(const std::string& text) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  auto value = std::stoul(port);
+  if (value > 65535) return std::nullopt;
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  return host_port{host, static_cast<std::uint16_t>(value)};
+}
+
+namespace {
+std::string url_host(const asio::ip::address& a) {
+  return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+}
+}  // namespace
+
+int serve(const serve_settings& settings) {
+  auto http_addr = parse_host_port(settings.http_listen);
+  if (!http_addr) {
+    spdlog::critical("--http-listen must be HOST:PORT with a numeric address, not '{}'", settings.http_listen);
+    return 2;
+  }
+  if (!parse_host_port(settings.mqtt_listen)) {
+    spdlog::critical("--mqtt-listen must be HOST:PORT with a numeric address, not '{}'", settings.mqtt_listen);
+    return 2;
+  }
+
+  auto dir = data_dir::open(settings.data_dir);
+  if (!dir) {
+    spdlog::critical("cannot open data directory {}: {}", settings.data_dir, dir.error().message);
+    return 1;
+  }
+  auto identity = (*dir)->identity(settings.account_id, settings.region);
+  if (!identity) {
+    spdlog::critical("{}", identity.error().message);
+    return 2;
+  }
+  auto credentials = (*dir)->ensure_admin_credentials(identity->region);
+  if (!credentials) {
+    spdlog::critical("cannot write the credentials file: {}", credentials.error().message);
+    return 1;
+  }
+
+  core::system_clock clock;
+  storage::sqlite_registry_store registry_store((*dir)->database());
+  registry::registry registry(registry_store, clock,
+                              {identity->account_id, identity->region, identity->token_secret, {}});
+  auth::authenticator authenticator((*dir)->keys(), clock, settings.api_rate_limit);
+  aws::iot_api iot(registry, {settings.endpoint_address});
+  asio::thread_pool blocking(static_cast<std::size_t>(std::max(1, settings.blocking_threads)));
+  aws::gateway gateway(authenticator, iot, blocking, {identity->account_id, identity->region});
+
+  int threads = settings.threads > 0 ? settings.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  asio::io_context io(threads);
+
+  http::limits limits;
+  limits.body_bytes = settings.http_body_limit;
+  limits.header_bytes = settings.http_header_limit;
+  limits.header_timeout = std::chrono::seconds(settings.http_header_timeout);
+  limits.idle_timeout = std::chrono::seconds(settings.http_idle_timeout);
+  limits.max_connections = settings.http_max_connections;
+  auto http_server = std::make_shared<http::server>(
+      io, limits,
+      [&gateway](http::request& req, http::request_context& ctx) { return gateway.handle(req, ctx); },
+      [&gateway](auto status, auto code, auto message, const auto& ctx) {
+        return gateway.transport_error(status, code, message, ctx);
+      });
+  asio::ip::tcp::endpoint bound;
+  try {
+    bound = http_server->listen(http_addr->host, http_addr->port);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}: {}", settings.http_listen, e.what());
+    return 1;
+  }
+  http_server->start();
+  gateway.set_ready(true);
+
+  std::string endpoint = "http://" + url_host(bound.address()) + ":" + std::to_string(bound.port());
+  spdlog::info("airfleet serving the AWS API at {}", endpoint);
+  spdlog::info("account {} region {}; credentials for the AWS CLI: AWS_SHARED_CREDENTIALS_FILE={}",
+               identity->account_id, identity->region, *credentials);
+  if (!settings.ready_file.empty()) {
+    json::object ready{{"http_endpoint", endpoint}, {"https_endpoint", nullptr}, {"mqtt_host", nullptr},
+                       {"mqtt_port", nullptr}, {"credentials_file", *credentials}, {"root_ca", nullptr},
+                       {"region", identity->region}, {"account_id", identity->account_id},
+                       {"data_dir", (*dir)->path()}, {"pid", static_cast<std::int64_t>(::getpid())}};
+    if (auto r = write_file_atomically(settings.ready_file, json::serialize(ready) + "\n", 0644); !r) {
+      spdlog::critical("cannot write the ready file: {}", r.error().message);
+      return 1;
+    }
+  }
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: no new connections; finishing requests in flight", signal);
+    gateway.set_ready(false);
+    http_server->stop();
+    // Wait until every connection has ended (30 s at most), then let the I/O threads go.
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          asio::steady_timer timer(io);
+          auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+          while (http_server->open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+            timer.expires_after(std::chrono::milliseconds(20));
+            co_await timer.async_wait(asio::use_awaitable);
+          }
+          io.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> workers;
+  for (int i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& w : workers) w.join();
+  blocking.join();
+  (*dir)->database().close();
+  spdlog::info("airfleet stopped; database closed cleanly");
+  return 0;
+}
+
+}  // namespace airfleet::server

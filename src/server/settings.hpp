@@ -1,0 +1,39 @@
+// airfleet's settings: every flag --foo-bar is also the environment variable
+// AIRFLEET_FOO_BAR and the key foo-bar in the optional TOML file named by
+// --config. Precedence: flag > environment > file > built-in default.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace airfleet::server {
+
+struct serve_settings {
+  std::string data_dir = "./airfleet-data";
+  std::string http_listen = "127.0.0.1:8080";
+  std::string mqtt_listen = "0.0.0.0:8883";  // reserved: the broker comes with the MQTT issue
+  std::string region;                        // empty: the stored one, else us-east-1 at first start
+  std::string account_id;                    // empty: the stored one, else generated at first start
+  std::string ready_file;
+  std::string endpoint_address = "localhost";  // the MQTT host DescribeEndpoint returns
+  double api_rate_limit = 0;                   // requests per second per access key; 0 = off
+  std::size_t http_max_connections = 16000;
+  std::size_t http_body_limit = 1024 * 1024;
+  std::size_t http_header_limit = 16 * 1024;
+  int http_header_timeout = 30;  // seconds
+  int http_idle_timeout = 120;   // seconds
+  int threads = 0;               // I/O threads; 0 = one per core
+  int blocking_threads = 64;     // threads that wait on durable writes
+  std::string log_level = "info";
+  bool access_log = true;
+};
+
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+// "HOST:PORT" or "[v6]:PORT"; nullopt when malformed.
+std::optional<host_port> parse_host_port(const std::string& text);
+
+}  // namespace airfleet::server
