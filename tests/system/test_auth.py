@@ -4,7 +4,6 @@ import datetime
 import json
 import os
 import tempfile
-import unittest
 
 import botocore.exceptions
 
@@ -60,8 +59,9 @@ class AuthTest(harness.ServerTestCase):
     def test_unknown_access_key_is_unrecognized_client(self):
         iot = self.server.boto3_client("iot", access_key="AKIAUNKNOWNKEY000000", secret_key="whatever")
         self.assertClientError(iot.list_things, 403, "UnrecognizedClientException")
+        # STS (query protocol, XML errors) names the same failure as AWS STS does.
         sts = self.server.boto3_client("sts", access_key="AKIAUNKNOWNKEY000000", secret_key="whatever")
-        self.assertClientError(sts.get_caller_identity, 403, "UnrecognizedClientException")
+        self.assertClientError(sts.get_caller_identity, 403, "InvalidClientTokenId")
 
     def test_unsigned_request_is_missing_authentication_token(self):
         resp = self.raw.send("GET", "/things")
@@ -134,6 +134,8 @@ class AuthTest(harness.ServerTestCase):
 
     # ---- query-string (presigned) requests -------------------------------
     def test_presigned_get_works(self):
+        # botocore's generic SigV4QueryAuth (unlike the S3 one) signs the payload hash of the
+        # (empty) body over http, i.e. sha256(""), not UNSIGNED-PAYLOAD.
         self.server.boto3_client("iot").create_thing(thingName="auth-presigned")
         path = self.raw.presign("GET", "/things/auth-presigned")
         self.assertIn("X-Amz-Signature=", path)

@@ -8,7 +8,6 @@ import json
 import select
 import socket
 import time
-import unittest
 
 import harness
 import rawhttp

@@ -3,7 +3,6 @@ paginators (also while other writers insert), group hierarchies."""
 import datetime
 import random
 import threading
-import unittest
 
 import harness
 

@@ -6,10 +6,8 @@ Bulk setup goes through boto3 to keep the run short; each operation still has
 at least one representative CLI invocation.
 """
 import json
-import os
 import re
 import tempfile
-import unittest
 
 import harness
 
