@@ -10,6 +10,8 @@
 #include "storage/key_store.hpp"
 
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 
 namespace airfleet::auth {
@@ -30,6 +32,12 @@ class authenticator {
   storage::key_store& keys_;
   const core::clock& clock_;
   std::unique_ptr<rate_limiter> limiter_;  // null when off
+
+  // Derived signing keys by "key id, secret, date, region, service": saves
+  // four HMACs per request. Bounded; cleared when full.
+  std::string signing_key_for(const credential_claim& claim, const std::string& secret);
+  std::mutex keys_mutex_;
+  std::unordered_map<std::string, std::string> signing_keys_;  // guarded by keys_mutex_
 };
 
 }  // namespace airfleet::auth

@@ -259,6 +259,12 @@ std::string sign(const credential_claim& claim, const std::string& canonical, st
 
 core::result<void> verify(const signed_request& request, const credential_claim& claim,
                           std::string_view secret, core::time_point now, const verify_options& options) {
+  return verify_with_key(request, claim, signing_key(secret, claim.date, claim.region, claim.service), now, options);
+}
+
+core::result<void> verify_with_key(const signed_request& request, const credential_claim& claim,
+                                   std::string_view derived_key, core::time_point now,
+                                   const verify_options& options) {
   auto when = core::parse_amz_date(claim.amz_date);
   if (!when) return incomplete("X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'");
   if (claim.amz_date.substr(0, 8) != claim.date)
@@ -302,7 +308,7 @@ core::result<void> verify(const signed_request& request, const credential_claim&
   }
 
   auto canonical = canonical_request(request, claim, payload_hash);
-  auto expected = sign(claim, canonical, secret);
+  auto expected = core::to_hex(core::hmac_sha256(derived_key, string_to_sign(claim, canonical)));
   if (!core::constant_time_equal(expected, claim.signature))
     return core::make_error(errc::invalid_signature,
                             "The request signature we calculated does not match the signature you provided. "

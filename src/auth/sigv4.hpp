@@ -91,6 +91,11 @@ struct verify_options {
 // Checks a claim against the request and the key's secret at time `now`.
 core::result<void> verify(const signed_request& request, const credential_claim& claim,
                           std::string_view secret, core::time_point now, const verify_options& options = {});
+// The same with the derived signing key (signing_key(secret, date, region,
+// service)), which callers may cache: it changes once a day per scope.
+core::result<void> verify_with_key(const signed_request& request, const credential_claim& claim,
+                                   std::string_view derived_key, core::time_point now,
+                                   const verify_options& options = {});
 
 }  // namespace airfleet::auth
 

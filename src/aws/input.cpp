@@ -62,8 +62,7 @@ core::result<input> input::from(const http::request& request, std::map<std::stri
       in.query_.emplace_back(std::move(*name), std::move(*value));
     }
   }
-  for (const auto& field : request.base())
-    in.headers_.emplace_back(core::to_lower(field.name_string()), std::string(field.value()));
+  in.request_ = &request;
   const auto& body = request.body();
   if (!core::trim(body).empty()) {
     boost::system::error_code ec;
@@ -101,10 +100,9 @@ core::result<std::optional<bool>> input::query_bool(const std::string& name) con
 }
 
 std::optional<std::string> input::header(const std::string& name) const {
-  auto lower = core::to_lower(name);
-  for (const auto& [k, v] : headers_)
-    if (k == lower) return v;
-  return std::nullopt;
+  auto it = request_->base().find(name);
+  if (it == request_->base().end()) return std::nullopt;
+  return std::string(it->value());
 }
 
 core::result<std::optional<std::string>> input::string_in(const json::object& o, const std::string& name,

@@ -55,7 +55,7 @@ class input {
  private:
   std::map<std::string, std::string> path_;
   std::vector<std::pair<std::string, std::string>> query_;
-  std::vector<std::pair<std::string, std::string>> headers_;
+  const http::request* request_ = nullptr;  // outlives the input (both live for one call)
   boost::json::object body_;
 };
 

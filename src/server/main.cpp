@@ -9,14 +9,16 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 using namespace airfleet;
 
 namespace {
 
-// Environment variables become flags placed before the real ones, so that
-// with "last one wins" the precedence is flag > environment > config file.
+// Settings from the config file and the environment become flags placed
+// before the real ones: file first, then environment, then the command line.
+// With "last one wins" the precedence is flag > environment > file.
 std::vector<std::string> env_arguments(CLI::App& command) {
   std::vector<std::string> out;
   for (const CLI::Option* opt : command.get_options()) {
@@ -25,6 +27,32 @@ std::vector<std::string> env_arguments(CLI::App& command) {
     std::string env = "AIRFLEET_";
     for (char c : names.front()) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (const char* value = std::getenv(env.c_str())) out.push_back("--" + names.front() + "=" + value);
+  }
+  return out;
+}
+
+// The value of --config (or AIRFLEET_CONFIG) among the raw arguments.
+std::string find_config(int argc, char** argv) {
+  std::string path;
+  if (const char* env = std::getenv("AIRFLEET_CONFIG")) path = env;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) path = argv[i + 1];
+    else if (a.rfind("--config=", 0) == 0) path = a.substr(9);
+  }
+  return path;
+}
+
+// Each key of the TOML file as a flag; [serve] sections are accepted too.
+std::vector<std::string> config_arguments(const std::string& path) {
+  std::vector<std::string> out;
+  if (path.empty()) return out;
+  std::ifstream in(path);
+  if (!in) throw CLI::FileError::Missing(path);
+  for (const auto& item : CLI::ConfigTOML().from_config(in)) {
+    if (!item.parents.empty() && !(item.parents.size() == 1 && item.parents[0] == "serve")) continue;
+    if (item.name == "config" || item.name == "++" || item.name == "--") continue;
+    for (const auto& value : item.inputs) out.push_back("--" + item.name + "=" + value);
   }
   return out;
 }
@@ -83,7 +111,8 @@ int main(int argc, char** argv) {
 
   server::serve_settings s;
   auto* serve = app.add_subcommand("serve", "Run the server");
-  serve->set_config("--config", "", "TOML file with settings (keys are the flag names without --)");
+  std::string config_file;
+  serve->add_option("--config", config_file, "TOML file with settings (keys are the flag names without --)");
   serve->add_option("--data-dir", s.data_dir, "Data directory (database, keys, credentials)")->capture_default_str();
   serve->add_option("--http-listen", s.http_listen, "HTTP API listener HOST:PORT (port 0 picks one)")->capture_default_str();
   serve->add_option("--mqtt-listen", s.mqtt_listen, "MQTT over TLS listener HOST:PORT (reserved; the broker is not built yet)")->capture_default_str();
@@ -115,6 +144,12 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "serve") {
     args.push_back(argv[0]);
     args.push_back("serve");
+    try {
+      for (auto& f : config_arguments(find_config(argc, argv))) args.push_back(f);
+    } catch (const CLI::Error& e) {
+      std::cerr << "airfleet: cannot read the config file: " << e.what() << "\n";
+      return 2;
+    }
     for (auto& e : env_arguments(*serve)) args.push_back(e);
     for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
   } else {

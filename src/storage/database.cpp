@@ -69,6 +69,7 @@ void database::close() {
   {
     std::unique_lock lock(readers_mutex_);
     closed_ = true;
+    readers_cv_.notify_all();  // wake waiters so they see closed_
     // Wait for leased readers to come back before closing them.
     readers_cv_.wait(lock, [&] { return idle_readers_.size() == readers_.size(); });
   }
@@ -135,6 +136,12 @@ void database::run_group(std::vector<task>& group) {
   for (auto& t : group) t.done(t.run ? nullptr : &savepoint_failed);
 }
 
+core::result<void> database::run_cached(connection& conn, std::string_view sql) {
+  auto stmt = conn.cached(sql);
+  if (!stmt) return stmt.error();
+  return (*stmt)->run();
+}
+
 core::result<connection*> database::lease_reader() {
   std::unique_lock lock(readers_mutex_);
   readers_cv_.wait(lock, [&] { return closed_ || !idle_readers_.empty(); });
@@ -148,8 +155,12 @@ void database::return_reader(connection* conn) {
   {
     std::lock_guard lock(readers_mutex_);
     idle_readers_.push_back(conn);
+    if (closed_) {
+      readers_cv_.notify_all();  // close() waits on the same condition
+      return;
+    }
   }
-  readers_cv_.notify_all();
+  readers_cv_.notify_one();
 }
 
 }  // namespace airfleet::storage

@@ -74,9 +74,9 @@ class database {
     auto lease = lease_reader();
     if (!lease) return lease.error();
     reader_guard guard(*this, *lease);
-    if (auto begun = (*lease)->exec("BEGIN"); !begun) return begun.error();
+    if (auto begun = run_cached(**lease, "BEGIN"); !begun) return begun.error();
     auto out = work(**lease);
-    (void)(*lease)->exec("COMMIT");
+    (void)run_cached(**lease, "COMMIT");
     return out;
   }
 
@@ -117,6 +117,7 @@ class database {
   };
 
   explicit database(options opts) : options_(std::move(opts)) {}
+  static core::result<void> run_cached(connection& conn, std::string_view sql);
   core::result<connection*> lease_reader();
   void return_reader(connection* conn);
   void writer_loop();

@@ -218,5 +218,30 @@ class AuthTest(harness.ServerTestCase):
         self.assertIn("things", self.server.boto3_client("iot").list_things())
 
 
+class RateLimit(harness.ServerTestCase):
+    """--api-rate-limit caps requests per second per access key with 429 ThrottlingException."""
+    server_args = ("--api-rate-limit", "1")
+
+    def test_a_burst_over_the_rate_is_throttled_with_429(self):
+        import botocore.exceptions
+        iot = self.server.boto3_client("iot")
+        codes = []
+        for _ in range(20):
+            try:
+                iot.list_things()
+                codes.append("ok")
+            except botocore.exceptions.ClientError as e:
+                codes.append((e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]))
+        self.assertIn("ok", codes)
+        self.assertIn(("ThrottlingException", 429), codes)
+
+    def test_other_keys_have_their_own_budget(self):
+        out = self.server.run_cli("keys", "create")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        key = json.loads(out.stdout)
+        iot = self.server.boto3_client("iot", access_key=key["access_key_id"], secret_key=key["secret_access_key"])
+        iot.list_things()  # the first request of a fresh key is within its burst
+
+
 if __name__ == "__main__":
     harness.main()
