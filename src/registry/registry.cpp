@@ -104,17 +104,32 @@ core::result<T> engine_result(core::result<T> r) {
   return r;
 }
 
-// Resolves "name" or "arn:aws:iot:<region>:<account>:<type>/<name>" to a name.
+// "arn:aws:iot:<region>:<account>:<type>/<name>" -> (type, name).
+core::result<std::pair<std::string, std::string>> parse_iot_arn(const std::string& arn) {
+  std::size_t pos = 0;
+  std::vector<std::string_view> fields;
+  for (int i = 0; i < 5; ++i) {
+    auto colon = arn.find(':', pos);
+    if (colon == std::string::npos) return invalid("'" + arn + "' is not an AWS IoT ARN");
+    fields.emplace_back(std::string_view(arn).substr(pos, colon - pos));
+    pos = colon + 1;
+  }
+  if (fields[0] != "arn" || fields[2] != "iot") return invalid("'" + arn + "' is not an AWS IoT ARN");
+  std::string_view resource = std::string_view(arn).substr(pos);
+  auto slash = resource.find('/');
+  if (slash == std::string_view::npos || slash + 1 == resource.size())
+    return invalid("ARN '" + arn + "' does not name a resource");
+  return std::pair{std::string(resource.substr(0, slash)), std::string(resource.substr(slash + 1))};
+}
+
+// Resolves "name" or an ARN of `type` to a name.
 core::result<std::string> resolve(std::string_view what, std::string_view type, const std::string& name_or_arn) {
   if (!core::starts_with(name_or_arn, "arn:")) return name_or_arn;
-  auto parts = core::split(name_or_arn, ':');
-  if (parts.size() < 6 || parts[2] != "iot") return invalid(std::string(what) + " ARN '" + name_or_arn + "' is not an AWS IoT ARN");
-  std::string_view resource = std::string_view(name_or_arn).substr(
-      std::string_view(name_or_arn).find(parts[5]) );
-  auto slash = resource.find('/');
-  if (slash == std::string_view::npos || resource.substr(0, slash) != type)
+  auto parsed = parse_iot_arn(name_or_arn);
+  if (!parsed) return parsed.error();
+  if (parsed->first != type)
     return invalid(std::string(what) + " ARN '" + name_or_arn + "' does not name a " + std::string(type));
-  return std::string(resource.substr(slash + 1));
+  return parsed->second;
 }
 
 core::result<std::vector<name_and_arn>> root_to_parent(registry_reader& r, const std::optional<std::string>& parent,
@@ -175,6 +190,19 @@ std::string registry::arn(std::string_view type, std::string_view name) const {
   return out;
 }
 std::string registry::thing_arn(std::string_view name) const { return arn("thing", name); }
+
+thing registry::make_thing(const storage::thing_record& t) const {
+  return {t.name, t.id, thing_arn(t.name), t.type_name, t.attributes, t.version};
+}
+
+core::result<std::optional<std::vector<std::string>>> registry::decode_token(const std::string& query,
+                                                                            const page_request& page,
+                                                                            std::size_t fields) const {
+  if (!page.next_token) return std::optional<std::vector<std::string>>{};
+  auto decoded = tokens_.decode(query, *page.next_token);
+  if (!decoded || decoded->size() != fields) return invalid("The nextToken is invalid or belongs to another query");
+  return decoded;
+}
 std::string registry::thing_type_arn(std::string_view name) const { return arn("thingtype", name); }
 std::string registry::thing_group_arn(std::string_view name) const { return arn("thinggroup", name); }
 
@@ -202,7 +230,7 @@ core::result<thing> registry::create_thing(const create_thing_request& request) 
     if (*existing) {
       const auto& e = **existing;
       if (e.type_name == request.type_name && e.attributes == attributes) {
-        out = {e.name, e.id, thing_arn(e.name), e.type_name, e.attributes, e.version};
+        out = make_thing(e);
         return {};
       }
       auto err = core::make_error(errc::already_exists,
@@ -225,7 +253,7 @@ core::result<thing> registry::create_thing(const create_thing_request& request) 
     storage::thing_record record{request.name, core::random_uuid(), request.type_name, attributes, 1,
                                  core::to_epoch_millis(clock_.now())};
     if (auto r = w.insert_thing(record); !r) return r.error();
-    out = {record.name, record.id, thing_arn(record.name), record.type_name, record.attributes, record.version};
+    out = make_thing(record);
     return {};
   });
   if (!done) return as_engine_error(done.error());
@@ -239,7 +267,7 @@ core::result<thing> registry::describe_thing(const std::string& name) {
     auto t = r.find_thing(name);
     if (!t) return t.error();
     if (!*t) return not_found("Thing " + name + " does not exist");
-    out = {(*t)->name, (*t)->id, thing_arn(name), (*t)->type_name, (*t)->attributes, (*t)->version};
+    out = make_thing(**t);
     return {};
   });
   if (!done) return as_engine_error(done.error());
@@ -314,19 +342,17 @@ core::result<page<thing>> registry::list_things(const list_things_request& reque
   std::string query = "things\n" + request.attribute_name.value_or("") + "\n" +
                       request.attribute_value.value_or("") + "\n" + (filter.attribute_value_is_prefix ? "p" : "e") +
                       "\n" + request.type_name.value_or("");
+  auto fields = decode_token(query, request.page, 2);
+  if (!fields) return fields.error();
   std::optional<storage::list_position> after;
-  if (request.page.next_token) {
-    auto fields = tokens_.decode(query, *request.page.next_token);
-    if (!fields || fields->size() != 2) return invalid("The nextToken is invalid or belongs to another query");
-    after = storage::list_position{(*fields)[0], (*fields)[1]};
-  }
+  if (*fields) after = storage::list_position{(**fields)[0], (**fields)[1]};
   page<thing> out;
   auto done = store_.read([&](registry_reader& r) -> core::result<void> {
     auto rows = r.list_things(filter, after, *limit + 1);
     if (!rows) return rows.error();
     bool more = static_cast<int>(rows->size()) > *limit;
     if (more) rows->pop_back();
-    for (auto& t : *rows) out.items.push_back({t.name, t.id, thing_arn(t.name), t.type_name, t.attributes, t.version});
+    for (auto& t : *rows) out.items.push_back(make_thing(t));
     if (more && !rows->empty()) {
       const auto& last = rows->back();
       std::string primary = request.attribute_name ? last.attributes.at(*request.attribute_name) : "";
@@ -404,12 +430,10 @@ core::result<page<thing_type>> registry::list_thing_types(const std::optional<st
   if (name)
     if (auto r = check_name("Thing type name", *name); !r) return r.error();
   std::string query = "thing-types\n" + name.value_or("");
+  auto fields = decode_token(query, request, 1);
+  if (!fields) return fields.error();
   std::optional<std::string> after;
-  if (request.next_token) {
-    auto fields = tokens_.decode(query, *request.next_token);
-    if (!fields || fields->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*fields)[0];
-  }
+  if (*fields) after = (**fields)[0];
   page<thing_type> out;
   auto done = store_.read([&](registry_reader& r) -> core::result<void> {
     auto rows = r.list_thing_types(name, after, *limit + 1);
@@ -580,12 +604,10 @@ core::result<page<name_and_arn>> registry::list_thing_groups(const list_thing_gr
   std::string prefix = request.name_prefix.value_or("");
   std::string query = "thing-groups\n" + request.parent_group.value_or("") + "\n" + prefix + "\n" +
                       (request.recursive ? (*request.recursive ? "r" : "n") : "-");
+  auto fields = decode_token(query, request.page, 1);
+  if (!fields) return fields.error();
   std::optional<std::string> after;
-  if (request.page.next_token) {
-    auto fields = tokens_.decode(query, *request.page.next_token);
-    if (!fields || fields->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*fields)[0];
-  }
+  if (*fields) after = (**fields)[0];
   page<name_and_arn> out;
   auto done = store_.read([&](registry_reader& r) -> core::result<void> {
     std::optional<std::vector<std::string>> names;
@@ -699,12 +721,10 @@ core::result<page<std::string>> registry::list_things_in_group(const std::string
   auto limit = page_size(request);
   if (!limit) return limit.error();
   std::string query = "things-in-group\n" + group + "\n" + (recursive ? "r" : "n");
+  auto fields = decode_token(query, request, 1);
+  if (!fields) return fields.error();
   std::optional<std::string> after;
-  if (request.next_token) {
-    auto fields = tokens_.decode(query, *request.next_token);
-    if (!fields || fields->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*fields)[0];
-  }
+  if (*fields) after = (**fields)[0];
   page<std::string> out;
   auto done = store_.read([&](registry_reader& r) -> core::result<void> {
     auto g = r.find_thing_group(group);
@@ -733,12 +753,10 @@ core::result<page<name_and_arn>> registry::list_groups_for_thing(const std::stri
   auto limit = page_size(request);
   if (!limit) return limit.error();
   std::string query = "groups-for-thing\n" + thing;
+  auto fields = decode_token(query, request, 1);
+  if (!fields) return fields.error();
   std::optional<std::string> after;
-  if (request.next_token) {
-    auto fields = tokens_.decode(query, *request.next_token);
-    if (!fields || fields->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*fields)[0];
-  }
+  if (*fields) after = (**fields)[0];
   page<name_and_arn> out;
   auto done = store_.read([&](registry_reader& r) -> core::result<void> {
     auto t = r.find_thing(thing);
@@ -765,16 +783,11 @@ core::result<page<name_and_arn>> registry::list_groups_for_thing(const std::stri
 namespace {
 // Which taggable resource an ARN names: ("thinggroup"|"thingtype", name).
 core::result<std::pair<std::string, std::string>> taggable(const std::string& arn) {
-  if (!core::starts_with(arn, "arn:")) return invalid("resourceArn '" + arn + "' is not an ARN");
-  auto parts = core::split(arn, ':');
-  if (parts.size() < 6) return invalid("resourceArn '" + arn + "' is not an ARN");
-  auto resource = std::string_view(arn).substr(std::string_view(arn).find(parts[5]));
-  auto slash = resource.find('/');
-  if (slash == std::string_view::npos) return invalid("resourceArn '" + arn + "' does not name a resource");
-  std::string type(resource.substr(0, slash));
-  if (type != "thinggroup" && type != "thingtype")
-    return invalid("Resources of type '" + type + "' cannot be tagged here");
-  return std::pair{type, std::string(resource.substr(slash + 1))};
+  auto parsed = parse_iot_arn(arn);
+  if (!parsed) return parsed.error();
+  if (parsed->first != "thinggroup" && parsed->first != "thingtype")
+    return invalid("Resources of type '" + parsed->first + "' cannot be tagged here");
+  return parsed;
 }
 
 core::result<void> check_taggable_exists(registry_reader& r, const std::pair<std::string, std::string>& which,
@@ -826,12 +839,10 @@ core::result<page<std::pair<std::string, std::string>>> registry::list_tags(cons
   if (!which) return which.error();
   std::string canonical = arn(which->first, which->second);
   std::string query = "tags\n" + canonical;
+  auto fields = decode_token(query, request, 1);
+  if (!fields) return fields.error();
   std::optional<std::string> after;
-  if (request.next_token) {
-    auto fields = tokens_.decode(query, *request.next_token);
-    if (!fields || fields->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*fields)[0];
-  }
+  if (*fields) after = (**fields)[0];
   page<std::pair<std::string, std::string>> out;
   auto done = store_.read([&](registry_reader& r) -> core::result<void> {
     if (auto c = check_taggable_exists(r, *which, arn_text); !c) return c.error();

@@ -199,6 +199,10 @@ class registry {
 
  private:
   core::result<int> page_size(const page_request& page) const;
+  thing make_thing(const storage::thing_record& record) const;
+  // The position fields of a page token for `query`; nullopt on the first page.
+  core::result<std::optional<std::vector<std::string>>> decode_token(const std::string& query, const page_request& page,
+                                                                     std::size_t fields) const;
   std::string arn(std::string_view type, std::string_view name) const;
 
   storage::registry_store& store_;
