@@ -2,6 +2,7 @@
 
 #include "auth/sigv4.hpp"
 #include "aws/input.hpp"
+#include "identity/errors.hpp"
 #include "registry/errors.hpp"
 #include "storage/sqlite.hpp"
 
@@ -23,6 +24,20 @@ wire_error to_wire(const core::error& e) {
       case registry::errc::version_conflict: return {s::conflict, "VersionConflictException", e.message, e.details};
       case registry::errc::limit_exceeded: return {s::gone, "LimitExceededException", e.message, e.details};
       case registry::errc::internal: break;
+    }
+  } else if (cat == identity::make_error_code(identity::errc::not_found).category()) {
+    using ie = identity::errc;
+    switch (static_cast<ie>(e.code.value())) {
+      case ie::not_found: return {s::not_found, "ResourceNotFoundException", e.message, e.details};
+      case ie::already_exists: return {s::conflict, "ResourceAlreadyExistsException", e.message, e.details};
+      case ie::invalid_request: return {s::bad_request, "InvalidRequestException", e.message, e.details};
+      case ie::malformed_policy: return {s::bad_request, "MalformedPolicyException", e.message, e.details};
+      case ie::certificate_state: return {s::not_acceptable, "CertificateStateException", e.message, e.details};
+      case ie::delete_conflict: return {s::conflict, "DeleteConflictException", e.message, e.details};
+      case ie::versions_limit_exceeded: return {s::conflict, "VersionsLimitExceededException", e.message, e.details};
+      case ie::limit_exceeded: return {s::gone, "LimitExceededException", e.message, e.details};
+      case ie::certificate_validation: return {s::bad_request, "CertificateValidationException", e.message, e.details};
+      case ie::internal: break;
     }
   } else if (cat == auth::make_error_code(auth::errc::invalid_signature).category()) {
     switch (static_cast<auth::errc>(e.code.value())) {

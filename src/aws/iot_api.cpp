@@ -2,6 +2,7 @@
 
 #include "aws/errors.hpp"
 #include "aws/input.hpp"
+#include "aws/operation.hpp"
 #include "core/strings.hpp"
 
 namespace airfleet::aws {
@@ -14,10 +15,6 @@ namespace {
 
 // ---- readers ---------------------------------------------------------------
 
-#define TRY(var, expr)                    \
-  auto var##_result = (expr);             \
-  if (!var##_result) return var##_result.error(); \
-  auto var = std::move(*var##_result)
 
 core::result<std::optional<registry::attribute_payload>> attribute_payload_in(const json::object& o,
                                                                               const std::string& where) {
@@ -347,7 +344,6 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
   });
 }
 
-#undef TRY
 
 void iot_api::add(verb method, std::string_view pattern, std::string operation, bool mutating,
                   std::function<core::result<json::object>(const input&)> call) {

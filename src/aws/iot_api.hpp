@@ -45,7 +45,8 @@ class iot_api {
   // Runs a matched operation (may block on storage) and builds the response.
   http::response invoke(const match& m, const http::request& request) const;
 
- private:
+  // Registers an operation: method, URI template from the service model,
+  // operation name, whether it writes, and the call.
   void add(boost::beast::http::verb method, std::string_view pattern, std::string operation, bool mutating,
            std::function<core::result<boost::json::object>(const input&)> call);
 

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <cstdio>
 
@@ -27,8 +27,8 @@ std::string make_request_id(std::uint64_t n) {
 }
 }  // namespace
 
-server::server(asio::io_context& io, limits lim, handler h, error_responder errors)
-    : io_(io), limits_(lim), handler_(std::move(h)), errors_(std::move(errors)), acceptor_(io) {}
+server::server(asio::io_context& io, limits lim, handler h, error_responder errors, asio::ssl::context* tls)
+    : io_(io), limits_(lim), handler_(std::move(h)), errors_(std::move(errors)), tls_(tls), acceptor_(io) {}
 
 tcp::endpoint server::listen(const std::string& host, std::uint16_t port) {
   tcp::endpoint endpoint(asio::ip::make_address(host), port);
@@ -93,18 +93,40 @@ asio::awaitable<void> server::accept_loop() {
 }
 
 asio::awaitable<void> server::session(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer(8192);
   request_context ctx;
   {
     boost::system::error_code ec;
-    auto remote = stream.socket().remote_endpoint(ec);
+    auto remote = socket.remote_endpoint(ec);
     if (!ec) ctx.remote = remote.address().to_string() + ":" + std::to_string(remote.port());
   }
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve_requests(stream, stream, ctx);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+  auto& transport = beast::get_lowest_layer(stream);
+  transport.expires_after(limits_.header_timeout);
+  auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, as_tuple);
+  if (!handshake_ec) {
+    co_await serve_requests(stream, transport, ctx);
+    transport.expires_after(std::chrono::seconds(5));
+    co_await stream.async_shutdown(as_tuple);
+  }
+  boost::system::error_code ignored;
+  transport.socket().close(ignored);
+}
+
+template <class Stream>
+asio::awaitable<void> server::serve_requests(Stream& stream, beast::tcp_stream& transport, request_context& ctx) {
+  beast::flat_buffer buffer(8192);
   auto mark_idle = [&](bool idle) {
     std::lock_guard lock(sessions_mutex_);
-    if (idle) idle_.insert(&stream);
-    else idle_.erase(&stream);
+    if (idle) idle_.insert(&transport);
+    else idle_.erase(&transport);
   };
   bool first = true;
   while (!stopping_) {
@@ -114,7 +136,7 @@ asio::awaitable<void> server::session(tcp::socket socket) {
 
     // Headers must arrive within the header timeout (a new connection) or
     // the idle timeout (keep-alive).
-    stream.expires_after(first ? limits_.header_timeout : limits_.idle_timeout);
+    transport.expires_after(first ? limits_.header_timeout : limits_.idle_timeout);
     mark_idle(true);
     if (stopping_) {
       mark_idle(false);
@@ -131,7 +153,7 @@ asio::awaitable<void> server::session(tcp::socket socket) {
                            ctx);
         res.keep_alive(false);
         res.prepare_payload();
-        stream.expires_after(std::chrono::seconds(10));
+        transport.expires_after(std::chrono::seconds(10));
         co_await bhttp::async_write(stream, res, as_tuple);
       } else if (header_ec != bhttp::error::end_of_stream && header_ec != beast::error::timeout &&
                  header_ec != asio::error::operation_aborted && header_ec != asio::error::connection_reset &&
@@ -140,7 +162,7 @@ asio::awaitable<void> server::session(tcp::socket socket) {
         auto res = errors_(bhttp::status::bad_request, "BadRequest", "Malformed HTTP request: " + header_ec.message(), ctx);
         res.keep_alive(false);
         res.prepare_payload();
-        stream.expires_after(std::chrono::seconds(10));
+        transport.expires_after(std::chrono::seconds(10));
         co_await bhttp::async_write(stream, res, as_tuple);
       }
       break;
@@ -165,7 +187,7 @@ asio::awaitable<void> server::session(tcp::socket socket) {
       co_await bhttp::async_write(stream, cont, as_tuple);
     }
 
-    stream.expires_after(limits_.body_timeout);
+    transport.expires_after(limits_.body_timeout);
     auto [body_ec, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, as_tuple);
     if (body_ec) {
       if (body_ec == bhttp::error::body_limit) {
@@ -173,7 +195,7 @@ asio::awaitable<void> server::session(tcp::socket socket) {
                            "The request body is larger than " + std::to_string(limits_.body_bytes) + " bytes", ctx);
         res.keep_alive(false);
         res.prepare_payload();
-        stream.expires_after(std::chrono::seconds(10));
+        transport.expires_after(std::chrono::seconds(10));
         co_await bhttp::async_write(stream, res, as_tuple);
         spdlog::info("request_id={} remote={} operation=- status=413 latency_ms=0", ctx.request_id, ctx.remote);
       }
@@ -181,7 +203,7 @@ asio::awaitable<void> server::session(tcp::socket socket) {
     }
 
     request req = parser.release();
-    stream.expires_never();
+    transport.expires_never();
     response res;
     try {
       res = co_await handler_(req, ctx);
@@ -194,16 +216,13 @@ asio::awaitable<void> server::session(tcp::socket socket) {
     res.keep_alive(keep);
     res.set("x-amzn-RequestId", ctx.request_id);
     res.prepare_payload();
-    stream.expires_after(limits_.body_timeout);
+    transport.expires_after(limits_.body_timeout);
     auto [write_ec, written] = co_await bhttp::async_write(stream, res, as_tuple);
     auto latency = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     spdlog::info("request_id={} remote={} operation={} status={} latency_ms={:.2f}", ctx.request_id, ctx.remote,
                  ctx.operation.empty() ? "-" : ctx.operation, res.result_int(), latency);
     if (write_ec || !keep) break;
   }
-  boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.socket().close(ignored);
 }
 
 }  // namespace airfleet::http

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -54,7 +55,8 @@ struct limits {
 
 class server : public std::enable_shared_from_this<server> {
  public:
-  server(asio::io_context& io, limits lim, handler h, error_responder errors);
+  // With `tls`, every connection is TLS (the same API over HTTPS).
+  server(asio::io_context& io, limits lim, handler h, error_responder errors, asio::ssl::context* tls = nullptr);
   // Binds host:port (port 0 picks a free one); returns the bound endpoint.
   asio::ip::tcp::endpoint listen(const std::string& host, std::uint16_t port);
   void start();
@@ -65,11 +67,14 @@ class server : public std::enable_shared_from_this<server> {
   struct session_registry;
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> serve_requests(Stream& stream, beast::tcp_stream& transport, request_context& ctx);
 
   asio::io_context& io_;
   limits limits_;
   handler handler_;
   error_responder errors_;
+  asio::ssl::context* tls_;  // null: plain HTTP
   asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<bool> stopping_{false};

@@ -4,9 +4,11 @@
 //
 //   airfleet.db          SQLite database (WAL, synchronous=FULL)
 //   admin-credentials    [default] aws_access_key_id / aws_secret_access_key / region (0600)
+//   pki/                 root CA and server certificate (see pki_material)
 #pragma once
 
 #include "core/error.hpp"
+#include "identity/pki.hpp"
 #include "storage/database.hpp"
 #include "storage/key_store.hpp"
 
@@ -18,7 +20,20 @@ namespace airfleet::server {
 struct identity_settings {
   std::string account_id;
   std::string region;
-  std::string token_secret;  // signs pagination tokens
+  std::string token_secret;       // signs pagination tokens
+  std::string registration_code;  // CN of CA verification certificates
+};
+
+// pki/root-ca.{pem,key}: the CA devices trust and that issues their
+// certificates; pki/server.{pem,key}: the TLS listeners' certificate, with
+// subject alternative names localhost, 127.0.0.1 and the configured host
+// names (re-issued when they change or it nears expiry). Keys are 0600.
+struct pki_material {
+  std::string root_ca_path;
+  std::string server_cert_path;
+  std::string server_key_path;
+  identity::pki::cert_ptr root_ca;
+  identity::pki::key_ptr root_key;
 };
 
 class data_dir {
@@ -30,6 +45,7 @@ class data_dir {
   // defaults) on first start. A non-empty requested value that differs from
   // the stored one is an error: the data would carry two identities.
   core::result<identity_settings> identity(const std::string& requested_account, const std::string& requested_region);
+  core::result<pki_material> ensure_pki(identity::pki::key_type type, const std::vector<std::string>& hostnames);
   // Makes sure an access key exists and the credentials file names one.
   core::result<std::string> ensure_admin_credentials(const std::string& region);
 

@@ -115,6 +115,11 @@ int main(int argc, char** argv) {
   serve->add_option("--config", config_file, "TOML file with settings (keys are the flag names without --)");
   serve->add_option("--data-dir", s.data_dir, "Data directory (database, keys, credentials)")->capture_default_str();
   serve->add_option("--http-listen", s.http_listen, "HTTP API listener HOST:PORT (port 0 picks one)")->capture_default_str();
+  serve->add_option("--https-listen", s.https_listen, "HTTPS API listener HOST:PORT (the server certificate)")->capture_default_str();
+  serve->add_option("--tls-hostname", s.tls_hostnames, "Extra host name or address for the server certificate (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->delimiter(',');
+  serve->add_option("--pki-key-type", s.pki_key_type, "Key type for the CA, server and device keys: ec (P-256) or rsa (2048)")->capture_default_str();
   serve->add_option("--mqtt-listen", s.mqtt_listen, "MQTT over TLS listener HOST:PORT (reserved; the broker is not built yet)")->capture_default_str();
   serve->add_option("--region", s.region, "Region (stored at first start; default us-east-1)");
   serve->add_option("--account-id", s.account_id, "12-digit account id (stored at first start; default generated)");

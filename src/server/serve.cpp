@@ -3,10 +3,13 @@
 #include "auth/authenticator.hpp"
 #include "aws/gateway.hpp"
 #include "aws/iot_api.hpp"
+#include "aws/iot_identity_api.hpp"
+#include "identity/identity.hpp"
 #include "core/time.hpp"
 #include "http/server.hpp"
 #include "registry/registry.hpp"
 #include "server/data_dir.hpp"
+#include "storage/sqlite_identity_store.hpp"
 #include "storage/sqlite_registry_store.hpp"
 
 #include <boost/json.hpp>
@@ -56,6 +59,15 @@ int serve(const serve_settings& settings) {
     spdlog::critical("--http-listen must be HOST:PORT with a numeric address, not '{}'", settings.http_listen);
     return 2;
   }
+  auto https_addr = parse_host_port(settings.https_listen);
+  if (!https_addr) {
+    spdlog::critical("--https-listen must be HOST:PORT with a numeric address, not '{}'", settings.https_listen);
+    return 2;
+  }
+  if (settings.pki_key_type != "ec" && settings.pki_key_type != "rsa") {
+    spdlog::critical("--pki-key-type must be ec or rsa, not '{}'", settings.pki_key_type);
+    return 2;
+  }
   if (!parse_host_port(settings.mqtt_listen)) {
     spdlog::critical("--mqtt-listen must be HOST:PORT with a numeric address, not '{}'", settings.mqtt_listen);
     return 2;
@@ -77,12 +89,26 @@ int serve(const serve_settings& settings) {
     return 1;
   }
 
+  auto key_type = settings.pki_key_type == "rsa" ? identity::pki::key_type::rsa_2048 : identity::pki::key_type::ec_p256;
+  auto pki = (*dir)->ensure_pki(key_type, settings.tls_hostnames);
+  if (!pki) {
+    spdlog::critical("cannot set up the PKI in {}/pki: {}", (*dir)->path(), pki.error().message);
+    return 1;
+  }
+  std::string root_ca_path = pki->root_ca_path;
+
   core::system_clock clock;
   storage::sqlite_registry_store registry_store((*dir)->database());
   registry::registry registry(registry_store, clock,
                               {identity->account_id, identity->region, identity->token_secret, {}});
+  storage::sqlite_identity_store identity_store((*dir)->database());
+  identity::identity identities(identity_store, registry, clock,
+                                {identity->account_id, identity->region, identity->token_secret,
+                                 identity->registration_code, key_type},
+                                std::move(pki->root_ca), std::move(pki->root_key));
   auth::authenticator authenticator((*dir)->keys(), clock, settings.api_rate_limit);
   aws::iot_api iot(registry, {settings.endpoint_address});
+  aws::add_identity_operations(iot, identities);
   asio::thread_pool blocking(static_cast<std::size_t>(std::max(1, settings.blocking_threads)));
   aws::gateway gateway(authenticator, iot, blocking, {identity->account_id, identity->region});
 
@@ -101,23 +127,50 @@ int serve(const serve_settings& settings) {
       [&gateway](auto status, auto code, auto message, const auto& ctx) {
         return gateway.transport_error(status, code, message, ctx);
       });
-  asio::ip::tcp::endpoint bound;
+  asio::ssl::context tls(asio::ssl::context::tls_server);
+  try {
+    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                    asio::ssl::context::single_dh_use);
+    tls.use_certificate_chain_file(pki->server_cert_path);
+    tls.use_private_key_file(pki->server_key_path, asio::ssl::context::pem);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot load the server certificate: {}", e.what());
+    return 1;
+  }
+  auto https_server = std::make_shared<http::server>(
+      io, limits,
+      [&gateway](http::request& req, http::request_context& ctx) { return gateway.handle(req, ctx); },
+      [&gateway](auto status, auto code, auto message, const auto& ctx) {
+        return gateway.transport_error(status, code, message, ctx);
+      },
+      &tls);
+  asio::ip::tcp::endpoint bound, bound_tls;
   try {
     bound = http_server->listen(http_addr->host, http_addr->port);
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {}: {}", settings.http_listen, e.what());
     return 1;
   }
+  try {
+    bound_tls = https_server->listen(https_addr->host, https_addr->port);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}: {}", settings.https_listen, e.what());
+    return 1;
+  }
   http_server->start();
+  https_server->start();
   gateway.set_ready(true);
 
   std::string endpoint = "http://" + url_host(bound.address()) + ":" + std::to_string(bound.port());
-  spdlog::info("airfleet serving the AWS API at {}", endpoint);
+  auto tls_host = bound_tls.address().is_unspecified() ? std::string("localhost") : url_host(bound_tls.address());
+  std::string tls_endpoint = "https://" + tls_host + ":" + std::to_string(bound_tls.port());
+  spdlog::info("airfleet serving the AWS API at {} and {} (CA: {})", endpoint, tls_endpoint, root_ca_path);
   spdlog::info("account {} region {}; credentials for the AWS CLI: AWS_SHARED_CREDENTIALS_FILE={}",
                identity->account_id, identity->region, *credentials);
   if (!settings.ready_file.empty()) {
-    json::object ready{{"http_endpoint", endpoint}, {"https_endpoint", nullptr}, {"mqtt_host", nullptr},
-                       {"mqtt_port", nullptr}, {"credentials_file", *credentials}, {"root_ca", nullptr},
+    json::object ready{{"http_endpoint", endpoint}, {"https_endpoint", tls_endpoint}, {"mqtt_host", nullptr},
+                       {"mqtt_port", nullptr}, {"credentials_file", *credentials}, {"root_ca", root_ca_path},
                        {"region", identity->region}, {"account_id", identity->account_id},
                        {"data_dir", (*dir)->path()}, {"pid", static_cast<std::int64_t>(::getpid())}};
     if (auto r = write_file_atomically(settings.ready_file, json::serialize(ready) + "\n", 0644); !r) {
@@ -132,13 +185,15 @@ int serve(const serve_settings& settings) {
     spdlog::info("signal {}: no new connections; finishing requests in flight", signal);
     gateway.set_ready(false);
     http_server->stop();
+    https_server->stop();
     // Wait until every connection has ended (30 s at most), then let the I/O threads go.
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
           asio::steady_timer timer(io);
           auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-          while (http_server->open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+          while (http_server->open_connections() + https_server->open_connections() > 0 &&
+                 std::chrono::steady_clock::now() < deadline) {
             timer.expires_after(std::chrono::milliseconds(20));
             co_await timer.async_wait(asio::use_awaitable);
           }

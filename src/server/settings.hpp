@@ -6,13 +6,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace airfleet::server {
 
 struct serve_settings {
   std::string data_dir = "./airfleet-data";
   std::string http_listen = "127.0.0.1:8080";
-  std::string mqtt_listen = "0.0.0.0:8883";  // reserved: the broker comes with the MQTT issue
+  std::string https_listen = "0.0.0.0:8443";  // the same API over TLS with the server certificate
+  std::string mqtt_listen = "0.0.0.0:8883";   // reserved: the broker comes with the MQTT issue
+  std::vector<std::string> tls_hostnames;     // extra subject alternative names for the server certificate
+  std::string pki_key_type = "ec";            // ec (P-256) or rsa (2048) for the CA, server and device keys
   std::string region;                        // empty: the stored one, else us-east-1 at first start
   std::string account_id;                    // empty: the stored one, else generated at first start
   std::string ready_file;

@@ -70,6 +70,68 @@ CREATE TABLE tags (
   PRIMARY KEY (resource_arn, key)
 ) WITHOUT ROWID;
 )sql"},
+      {2, R"sql(
+CREATE TABLE ca_certificates (
+  id                TEXT PRIMARY KEY,
+  pem               TEXT NOT NULL,
+  status            TEXT NOT NULL,
+  auto_registration TEXT NOT NULL,
+  created_ms        INTEGER NOT NULL,
+  updated_ms        INTEGER NOT NULL,
+  not_before_ms     INTEGER NOT NULL,
+  not_after_ms      INTEGER NOT NULL,
+  generation_id     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ca_certificates_by_created ON ca_certificates(created_ms, id);
+
+CREATE TABLE certificates (
+  id            TEXT PRIMARY KEY,          -- hex SHA-256 of the DER
+  pem           TEXT NOT NULL,
+  status        TEXT NOT NULL,
+  ca_id         TEXT REFERENCES ca_certificates(id),
+  mode          TEXT NOT NULL,
+  created_ms    INTEGER NOT NULL,
+  updated_ms    INTEGER NOT NULL,
+  not_before_ms INTEGER NOT NULL,
+  not_after_ms  INTEGER NOT NULL,
+  generation_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX certificates_by_created ON certificates(created_ms, id);
+CREATE INDEX certificates_by_ca ON certificates(ca_id, created_ms, id) WHERE ca_id IS NOT NULL;
+
+CREATE TABLE policies (
+  name            TEXT PRIMARY KEY,
+  default_version INTEGER NOT NULL,
+  next_version    INTEGER NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  generation_id   TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE policy_versions (
+  policy     TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,
+  version    INTEGER NOT NULL,
+  document   TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (policy, version)
+) WITHOUT ROWID;
+
+-- A policy attached to a target: a certificate ARN or a thing group ARN.
+CREATE TABLE policy_targets (
+  policy TEXT NOT NULL REFERENCES policies(name),
+  target TEXT NOT NULL,
+  PRIMARY KEY (policy, target)
+) WITHOUT ROWID;
+CREATE INDEX policy_targets_by_target ON policy_targets(target, policy);
+
+-- A certificate (by ARN) attached to a thing.
+CREATE TABLE thing_principals (
+  thing_name TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+  principal  TEXT NOT NULL,
+  PRIMARY KEY (thing_name, principal)
+) WITHOUT ROWID;
+CREATE INDEX thing_principals_by_principal ON thing_principals(principal, thing_name);
+)sql"},
   };
   return all;
 }

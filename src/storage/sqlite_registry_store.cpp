@@ -1,5 +1,7 @@
 #include "storage/sqlite_registry_store.hpp"
 
+#include "storage/sqlite_rows.hpp"
+
 #include <boost/json.hpp>
 
 namespace airfleet::storage {
@@ -89,44 +91,18 @@ thing_type_record read_type(const statement& s) {
   return t;
 }
 
-template <class Record, class Reader>
-core::result<std::vector<Record>> collect(statement& s, Reader reader) {
-  std::vector<Record> out;
-  while (true) {
-    auto row = s.step();
-    if (!row) return row.error();
-    if (!*row) break;
-    out.push_back(reader(s));
-  }
-  s.reset();
-  return out;
-}
+using rows::collect;
+using rows::collect_names;
+using rows::find_one;
 
-core::result<std::vector<std::string>> collect_names(statement& s) {
-  return collect<std::string>(s, [](const statement& st) { return st.text(0); });
-}
-
-template <class Record, class Reader>
-core::result<std::optional<Record>> find_one(statement& s, Reader reader) {
-  auto row = s.step();
-  if (!row) return row.error();
-  std::optional<Record> out;
-  if (*row) out = reader(s);
-  s.reset();
-  return out;
-}
-
-#define AIRFLEET_PREPARE(var, sql)      \
-  auto var##_r = conn_.cached(sql);     \
-  if (!var##_r) return var##_r.error(); \
-  statement& var = **var##_r
+#define PREPARE(var, sql) AIRFLEET_PREPARE(conn_, var, sql)
 
 class sqlite_registry_txn final : public registry_writer {
  public:
   explicit sqlite_registry_txn(connection& conn) : conn_(conn) {}
 
   core::result<std::optional<thing_record>> find_thing(const std::string& name) override {
-    AIRFLEET_PREPARE(s, "SELECT t.name, t.id, t.type_name, t.attributes, t.version, t.created_ms "
+    PREPARE(s, "SELECT t.name, t.id, t.type_name, t.attributes, t.version, t.created_ms "
                         "FROM things t WHERE t.name = ?");
     s.bind(1, name);
     return find_one<thing_record>(s, read_thing);
@@ -184,7 +160,7 @@ class sqlite_registry_txn final : public registry_writer {
       sql += " ORDER BY t.name";
     }
     sql += " LIMIT ?";
-    AIRFLEET_PREPARE(s, sql);
+    PREPARE(s, sql);
     int i = 1;
     for (const auto& b : binds) s.bind(i++, b);
     s.bind(i, limit);
@@ -192,7 +168,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<std::int64_t> count_things_of_type(const std::string& type_name) override {
-    AIRFLEET_PREPARE(s, "SELECT count(*) FROM things WHERE type_name = ?");
+    PREPARE(s, "SELECT count(*) FROM things WHERE type_name = ?");
     s.bind(1, type_name);
     auto row = s.step();
     if (!row) return row.error();
@@ -202,7 +178,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<std::optional<thing_type_record>> find_thing_type(const std::string& name) override {
-    AIRFLEET_PREPARE(s, std::string("SELECT ") + type_columns + " FROM thing_types WHERE name = ?");
+    PREPARE(s, std::string("SELECT ") + type_columns + " FROM thing_types WHERE name = ?");
     s.bind(1, name);
     return find_one<thing_type_record>(s, read_type);
   }
@@ -210,7 +186,7 @@ class sqlite_registry_txn final : public registry_writer {
   core::result<std::vector<thing_type_record>> list_thing_types(const std::optional<std::string>& name,
                                                                 const std::optional<std::string>& after,
                                                                 int limit) override {
-    AIRFLEET_PREPARE(s, std::string("SELECT ") + type_columns +
+    PREPARE(s, std::string("SELECT ") + type_columns +
                             " FROM thing_types WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR name > ?2)"
                             " ORDER BY name LIMIT ?3");
     s.bind(1, name).bind(2, after).bind(3, limit);
@@ -218,7 +194,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<std::optional<thing_group_record>> find_thing_group(const std::string& name) override {
-    AIRFLEET_PREPARE(s, std::string("SELECT ") + group_columns + " FROM thing_groups WHERE name = ?");
+    PREPARE(s, std::string("SELECT ") + group_columns + " FROM thing_groups WHERE name = ?");
     s.bind(1, name);
     return find_one<thing_group_record>(s, read_group);
   }
@@ -226,7 +202,7 @@ class sqlite_registry_txn final : public registry_writer {
   core::result<std::vector<thing_group_record>> list_thing_groups(
       const std::optional<std::vector<std::string>>& names, const std::string& prefix,
       const std::optional<std::string>& after, int limit) override {
-    AIRFLEET_PREPARE(s, std::string("SELECT ") + group_columns +
+    PREPARE(s, std::string("SELECT ") + group_columns +
                             " FROM thing_groups WHERE (?1 IS NULL OR name IN (SELECT value FROM json_each(?1)))"
                             " AND substr(name, 1, length(?2)) = ?2 AND (?3 IS NULL OR name > ?3)"
                             " ORDER BY name LIMIT ?4");
@@ -236,18 +212,18 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<std::vector<std::string>> child_group_names(const std::string& parent) override {
-    AIRFLEET_PREPARE(s, "SELECT name FROM thing_groups WHERE parent_name = ? ORDER BY name");
+    PREPARE(s, "SELECT name FROM thing_groups WHERE parent_name = ? ORDER BY name");
     s.bind(1, parent);
     return collect_names(s);
   }
 
   core::result<std::vector<std::string>> root_group_names() override {
-    AIRFLEET_PREPARE(s, "SELECT name FROM thing_groups WHERE parent_name IS NULL ORDER BY name");
+    PREPARE(s, "SELECT name FROM thing_groups WHERE parent_name IS NULL ORDER BY name");
     return collect_names(s);
   }
 
   core::result<bool> is_member(const std::string& group, const std::string& thing) override {
-    AIRFLEET_PREPARE(s, "SELECT 1 FROM thing_group_members WHERE group_name = ? AND thing_name = ?");
+    PREPARE(s, "SELECT 1 FROM thing_group_members WHERE group_name = ? AND thing_name = ?");
     s.bind(1, group).bind(2, thing);
     auto row = s.step();
     if (!row) return row.error();
@@ -257,7 +233,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<std::vector<std::string>> groups_of_thing(const std::string& thing) override {
-    AIRFLEET_PREPARE(s, "SELECT group_name FROM thing_group_members WHERE thing_name = ? ORDER BY group_name");
+    PREPARE(s, "SELECT group_name FROM thing_group_members WHERE thing_name = ? ORDER BY group_name");
     s.bind(1, thing);
     return collect_names(s);
   }
@@ -266,12 +242,12 @@ class sqlite_registry_txn final : public registry_writer {
                                                           const std::optional<std::string>& after,
                                                           int limit) override {
     if (groups.size() == 1) {
-      AIRFLEET_PREPARE(s, "SELECT thing_name FROM thing_group_members WHERE group_name = ?1"
+      PREPARE(s, "SELECT thing_name FROM thing_group_members WHERE group_name = ?1"
                           " AND (?2 IS NULL OR thing_name > ?2) ORDER BY thing_name LIMIT ?3");
       s.bind(1, groups.front()).bind(2, after).bind(3, limit);
       return collect_names(s);
     }
-    AIRFLEET_PREPARE(s, "SELECT DISTINCT thing_name FROM thing_group_members"
+    PREPARE(s, "SELECT DISTINCT thing_name FROM thing_group_members"
                         " WHERE group_name IN (SELECT value FROM json_each(?1))"
                         " AND (?2 IS NULL OR thing_name > ?2) ORDER BY thing_name LIMIT ?3");
     s.bind(1, encode_list(groups)).bind(2, after).bind(3, limit);
@@ -279,7 +255,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<std::map<std::string, std::string>> tags(const std::string& arn) override {
-    AIRFLEET_PREPARE(s, "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY key");
+    PREPARE(s, "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY key");
     s.bind(1, arn);
     auto rows = collect<std::pair<std::string, std::string>>(
         s, [](const statement& st) { return std::pair{st.text(0), st.text(1)}; });
@@ -289,7 +265,7 @@ class sqlite_registry_txn final : public registry_writer {
 
   // ---- writes ----------------------------------------------------------
   core::result<void> insert_thing(const thing_record& t) override {
-    AIRFLEET_PREPARE(s, "INSERT INTO things(name, id, type_name, attributes, version, created_ms)"
+    PREPARE(s, "INSERT INTO things(name, id, type_name, attributes, version, created_ms)"
                         " VALUES (?, ?, ?, ?, ?, ?)");
     s.bind(1, t.name).bind(2, t.id).bind(3, t.type_name).bind(4, encode_map(t.attributes))
         .bind(5, t.version).bind(6, t.created_ms);
@@ -298,10 +274,10 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> update_thing(const thing_record& t) override {
-    AIRFLEET_PREPARE(s, "UPDATE things SET type_name = ?, attributes = ?, version = ? WHERE name = ?");
+    PREPARE(s, "UPDATE things SET type_name = ?, attributes = ?, version = ? WHERE name = ?");
     s.bind(1, t.type_name).bind(2, encode_map(t.attributes)).bind(3, t.version).bind(4, t.name);
     if (auto r = s.run(); !r) return r.error();
-    AIRFLEET_PREPARE(d, "DELETE FROM thing_attributes WHERE thing_name = ?");
+    PREPARE(d, "DELETE FROM thing_attributes WHERE thing_name = ?");
     d.bind(1, t.name);
     if (auto r = d.run(); !r) return r.error();
     return write_attributes(t);
@@ -312,7 +288,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> insert_thing_type(const thing_type_record& t) override {
-    AIRFLEET_PREPARE(s, "INSERT INTO thing_types(name, id, description, searchable, deprecated, deprecated_ms,"
+    PREPARE(s, "INSERT INTO thing_types(name, id, description, searchable, deprecated, deprecated_ms,"
                         " created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, t.name).bind(2, t.id).bind(3, t.description).bind(4, encode_list(t.searchable_attributes))
         .bind(5, t.deprecated ? 1 : 0).bind(6, t.deprecated_ms).bind(7, t.created_ms);
@@ -320,7 +296,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> update_thing_type(const thing_type_record& t) override {
-    AIRFLEET_PREPARE(s, "UPDATE thing_types SET description = ?, searchable = ?, deprecated = ?,"
+    PREPARE(s, "UPDATE thing_types SET description = ?, searchable = ?, deprecated = ?,"
                         " deprecated_ms = ? WHERE name = ?");
     s.bind(1, t.description).bind(2, encode_list(t.searchable_attributes)).bind(3, t.deprecated ? 1 : 0)
         .bind(4, t.deprecated_ms).bind(5, t.name);
@@ -332,7 +308,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> insert_thing_group(const thing_group_record& g) override {
-    AIRFLEET_PREPARE(s, "INSERT INTO thing_groups(name, id, parent_name, description, attributes, version,"
+    PREPARE(s, "INSERT INTO thing_groups(name, id, parent_name, description, attributes, version,"
                         " created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, g.name).bind(2, g.id).bind(3, g.parent_name).bind(4, g.description)
         .bind(5, encode_map(g.attributes)).bind(6, g.version).bind(7, g.created_ms);
@@ -340,7 +316,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> update_thing_group(const thing_group_record& g) override {
-    AIRFLEET_PREPARE(s, "UPDATE thing_groups SET description = ?, attributes = ?, version = ? WHERE name = ?");
+    PREPARE(s, "UPDATE thing_groups SET description = ?, attributes = ?, version = ? WHERE name = ?");
     s.bind(1, g.description).bind(2, encode_map(g.attributes)).bind(3, g.version).bind(4, g.name);
     return s.run();
   }
@@ -350,19 +326,19 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> add_member(const std::string& group, const std::string& thing) override {
-    AIRFLEET_PREPARE(s, "INSERT OR IGNORE INTO thing_group_members(group_name, thing_name) VALUES (?, ?)");
+    PREPARE(s, "INSERT OR IGNORE INTO thing_group_members(group_name, thing_name) VALUES (?, ?)");
     s.bind(1, group).bind(2, thing);
     return s.run();
   }
 
   core::result<void> remove_member(const std::string& group, const std::string& thing) override {
-    AIRFLEET_PREPARE(s, "DELETE FROM thing_group_members WHERE group_name = ? AND thing_name = ?");
+    PREPARE(s, "DELETE FROM thing_group_members WHERE group_name = ? AND thing_name = ?");
     s.bind(1, group).bind(2, thing);
     return s.run();
   }
 
   core::result<void> set_tags(const std::string& arn, const std::map<std::string, std::string>& tags) override {
-    AIRFLEET_PREPARE(s, "INSERT INTO tags(resource_arn, key, value) VALUES (?, ?, ?)"
+    PREPARE(s, "INSERT INTO tags(resource_arn, key, value) VALUES (?, ?, ?)"
                         " ON CONFLICT(resource_arn, key) DO UPDATE SET value = excluded.value");
     for (const auto& [k, v] : tags) {
       s.reset();
@@ -373,7 +349,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> remove_tags(const std::string& arn, const std::vector<std::string>& keys) override {
-    AIRFLEET_PREPARE(s, "DELETE FROM tags WHERE resource_arn = ? AND key = ?");
+    PREPARE(s, "DELETE FROM tags WHERE resource_arn = ? AND key = ?");
     for (const auto& k : keys) {
       s.reset();
       s.bind(1, arn).bind(2, k);
@@ -395,7 +371,7 @@ class sqlite_registry_txn final : public registry_writer {
   }
 
   core::result<void> write_attributes(const thing_record& t) {
-    AIRFLEET_PREPARE(s, "INSERT INTO thing_attributes(thing_name, name, value) VALUES (?, ?, ?)");
+    PREPARE(s, "INSERT INTO thing_attributes(thing_name, name, value) VALUES (?, ?, ?)");
     for (const auto& [k, v] : t.attributes) {
       s.reset();
       s.bind(1, t.name).bind(2, k).bind(3, v);
@@ -407,7 +383,7 @@ class sqlite_registry_txn final : public registry_writer {
   connection& conn_;
 };
 
-#undef AIRFLEET_PREPARE
+#undef PREPARE
 
 }  // namespace
 

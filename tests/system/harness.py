@@ -44,7 +44,7 @@ class Server:
         if os.path.exists(ready_file):
             os.unlink(ready_file)
         args = [airfleet_bin(), "serve", "--data-dir", self.data_dir,
-                "--http-listen", "127.0.0.1:0",
+                "--http-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
                 "--mqtt-listen", "127.0.0.1:0",
                 "--ready-file", ready_file] + self.extra_args
         self.log = open(self.log_path, "ab")
