@@ -97,7 +97,10 @@ TEST_F(identity_test, status_transitions_and_delete_rules) {
   ASSERT_TRUE(registry_->create_thing({"dev-1", {}, {}}));
   ASSERT_TRUE(identity_->attach_thing_principal("dev-1", made->cert.arn));
   EXPECT_EQ(identity_->delete_certificate(id, true).error().code, make_error_code(errc::delete_conflict));
+  EXPECT_EQ(registry_->delete_thing("dev-1", std::nullopt).error().code,
+            registry::make_error_code(registry::errc::invalid_request));  // still has a principal
   ASSERT_TRUE(identity_->detach_thing_principal("dev-1", made->cert.arn));
+  EXPECT_TRUE(registry_->delete_thing("dev-1", std::nullopt));
   EXPECT_TRUE(identity_->delete_certificate(id, true));  // force detaches the policy
   EXPECT_EQ(identity_->describe_certificate(id).error().code, make_error_code(errc::not_found));
   EXPECT_TRUE(identity_->delete_policy("p"));  // no longer attached anywhere

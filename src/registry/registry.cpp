@@ -318,6 +318,10 @@ core::result<void> registry::delete_thing(const std::string& name, std::optional
     if (expected_version && *expected_version != (*found)->version)
       return core::make_error(errc::version_conflict,
                               "The version for thing " + name + " does not match the expected version.");
+    auto principals = w.count_principals(name);
+    if (!principals) return principals.error();
+    if (*principals > 0)
+      return invalid("Cannot delete. Thing " + name + " is still attached to one or more principals");
     return w.delete_thing(name);
   }));
 }

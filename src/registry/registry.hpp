@@ -15,7 +15,8 @@
 //   returns it; with a different one it is ResourceAlreadyExists.
 // * Groups nest up to 7 levels; a group with children is not deleted; a thing
 //   joins at most 10 groups and at most one group of any one hierarchy.
-// * Deleting a thing or group that does not exist succeeds (as AWS does).
+// * Deleting a thing or group that does not exist succeeds (as AWS does); a
+//   thing with certificates attached is not deleted (detach them first).
 // Every engine call runs in one store transaction, so these checks hold under
 // concurrent writers.
 #pragma once

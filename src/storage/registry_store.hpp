@@ -72,6 +72,8 @@ class registry_reader {
                                                               const std::optional<list_position>& after,
                                                               int limit) = 0;
   virtual core::result<std::int64_t> count_things_of_type(const std::string& type_name) = 0;
+  // Certificates (principals) attached to the thing; a thing with any is not deleted.
+  virtual core::result<std::int64_t> count_principals(const std::string& thing) = 0;
 
   virtual core::result<std::optional<thing_type_record>> find_thing_type(const std::string& name) = 0;
   virtual core::result<std::vector<thing_type_record>> list_thing_types(

@@ -177,6 +177,12 @@ class sqlite_registry_txn final : public registry_writer {
     return n;
   }
 
+  core::result<std::int64_t> count_principals(const std::string& thing) override {
+    PREPARE(s, "SELECT count(*) FROM thing_principals WHERE thing_name = ?");
+    s.bind(1, thing);
+    return rows::single_integer(s);
+  }
+
   core::result<std::optional<thing_type_record>> find_thing_type(const std::string& name) override {
     PREPARE(s, std::string("SELECT ") + type_columns + " FROM thing_types WHERE name = ?");
     s.bind(1, name);
