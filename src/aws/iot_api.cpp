@@ -47,7 +47,7 @@ core::result<registry::page_request> page_in(const input& in) {
   TRY(max, in.query_int("maxResults"));
   registry::page_request page;
   if (max) {
-    if (*max < 1 || *max > 1'000'000) return invalid_input("maxResults must be between 1 and 250");
+    if (*max < 1 || *max > 1'000'000) return invalid_input("maxResults must be a positive number (at most 250)");
     page.max_results = static_cast<int>(*max);
   }
   page.next_token = in.query("nextToken");

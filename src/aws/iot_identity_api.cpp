@@ -15,7 +15,7 @@ core::result<identity::marker_request> marker_in(const input& in) {
   TRY(ascending, in.query_bool("isAscendingOrder"));
   identity::marker_request page;
   if (size) {
-    if (*size < 1 || *size > 1'000'000) return invalid_input("pageSize must be between 1 and 250");
+    if (*size < 1 || *size > 1'000'000) return invalid_input("pageSize must be a positive number (at most 250)");
     page.page_size = static_cast<int>(*size);
   }
   page.marker = in.query("marker");
@@ -27,7 +27,7 @@ core::result<registry::page_request> token_page_in(const input& in) {
   TRY(max, in.query_int("maxResults"));
   registry::page_request page;
   if (max) {
-    if (*max < 1 || *max > 1'000'000) return invalid_input("maxResults must be between 1 and 250");
+    if (*max < 1 || *max > 1'000'000) return invalid_input("maxResults must be a positive number (at most 250)");
     page.max_results = static_cast<int>(*max);
   }
   page.next_token = in.query("nextToken");

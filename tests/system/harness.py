@@ -52,7 +52,10 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"airfleet exited with {self.proc.returncode}:\n{self.read_log()}")
+                log = self.read_log()
+                code = self.proc.returncode
+                self.cleanup()
+                raise RuntimeError(f"airfleet exited with {code}:\n{log}")
             if os.path.exists(ready_file):
                 try:
                     with open(ready_file) as f:
@@ -62,8 +65,9 @@ class Server:
                     pass  # written but not complete yet
             time.sleep(0.05)
         else:
-            self.stop()
-            raise RuntimeError("airfleet did not become ready:\n" + self.read_log())
+            log = self.read_log()
+            self.cleanup()
+            raise RuntimeError("airfleet did not become ready:\n" + log)
         self.endpoint = self.ready["http_endpoint"]
         self.credentials_file = self.ready["credentials_file"]
         return self
