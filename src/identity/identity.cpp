@@ -991,6 +991,29 @@ core::result<std::vector<policy_info>> identity::get_effective_policies(const st
   return out;
 }
 
+core::result<certificate> identity::validate_device_certificate(X509* presented) {
+  if (!presented) return invalid("no certificate was presented");
+  auto id = pki::certificate_id(presented);
+  auto known = describe_certificate(id);
+  if (!known) return known.error();
+  if (known->status != "ACTIVE")
+    return core::make_error(errc::certificate_state, "Certificate " + id + " is " + known->status);
+  auto now = clock_.now();
+  if (now < known->not_before || now > known->not_after)
+    return core::make_error(errc::certificate_state, "Certificate " + id + " is outside its validity period");
+  if (known->ca_id) {
+    auto ca = describe_ca_certificate(*known->ca_id);
+    if (!ca || ca->status != "ACTIVE")
+      return core::make_error(errc::certificate_state, "The CA of certificate " + id + " is not ACTIVE");
+    auto ca_cert = pki::read_certificate(ca->pem);
+    if (!ca_cert || !pki::signed_by(presented, ca_cert->get()))
+      return core::make_error(errc::certificate_state, "Certificate " + id + " is not signed by its CA");
+  } else if (known->mode != "SNI_ONLY" && !pki::signed_by(presented, root_ca_.get())) {
+    return core::make_error(errc::certificate_state, "Certificate " + id + " is not signed by this server's CA");
+  }
+  return known;
+}
+
 core::result<std::vector<auth_result>> identity::test_authorization(const std::string& principal,
                                                                     const std::optional<std::string>& client_id,
                                                                     const std::vector<auth_info>& infos,

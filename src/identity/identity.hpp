@@ -206,6 +206,13 @@ class identity {
   core::result<std::vector<policy_info>> get_effective_policies(const std::optional<std::string>& principal,
                                                                 const std::optional<std::string>& thing_name);
 
+  // Is this certificate (as presented in a TLS handshake) a valid device
+  // identity right now? Known to the registry, ACTIVE, inside its validity
+  // period, and issued by the server's CA or by a registered ACTIVE CA (or
+  // registered without a CA). Anything else is certificate_state /
+  // not_found, never an identity.
+  core::result<certificate> validate_device_certificate(X509* presented);
+
   // Authorization
   core::result<std::vector<auth_result>> test_authorization(const std::string& principal,
                                                             const std::optional<std::string>& client_id,

@@ -174,6 +174,35 @@ TEST_F(identity_test, test_authorization_judges_the_recipe_policy_per_device) {
   EXPECT_EQ((*skipped)[0].decision, policy::decision::allowed);
 }
 
+TEST_F(identity_test, only_active_known_valid_certificates_are_identities) {
+  auto made = identity_->create_keys_and_certificate(true);
+  ASSERT_TRUE(made);
+  auto cert = pki::read_certificate(made->cert.pem);
+  ASSERT_TRUE(cert);
+  EXPECT_TRUE(identity_->validate_device_certificate(cert->get()));
+  ASSERT_TRUE(identity_->update_certificate(made->cert.id, "INACTIVE"));
+  EXPECT_EQ(identity_->validate_device_certificate(cert->get()).error().code, make_error_code(errc::certificate_state));
+  ASSERT_TRUE(identity_->update_certificate(made->cert.id, "REVOKED"));
+  EXPECT_EQ(identity_->validate_device_certificate(cert->get()).error().code, make_error_code(errc::certificate_state));
+
+  // Expired: an ACTIVE certificate seen after its notAfter.
+  auto later = identity_->create_keys_and_certificate(true);
+  ASSERT_TRUE(later);
+  auto later_cert = pki::read_certificate(later->cert.pem);
+  clock_.advance(std::chrono::hours(24 * 365 * 26));
+  EXPECT_EQ(identity_->validate_device_certificate(later_cert->get()).error().code,
+            make_error_code(errc::certificate_state));
+
+  // Foreign: signed by someone else's CA and never registered.
+  auto key = pki::generate_key(pki::key_type::ec_p256);
+  pki::issue_request req;
+  req.common_name = "stranger";
+  req.public_key = key.get();
+  auto foreign = pki::issue(req, nullptr, key.get(), clock_.now());
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(identity_->validate_device_certificate(foreign->get()).error().code, make_error_code(errc::not_found));
+}
+
 TEST_F(identity_test, changes_are_announced) {
   std::vector<identity_event::kind> seen;
   identity_->subscribe([&](const identity_event& e) { seen.push_back(e.what); });
