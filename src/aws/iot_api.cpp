@@ -3,6 +3,7 @@
 #include "aws/errors.hpp"
 #include "aws/input.hpp"
 #include "aws/operation.hpp"
+#include "aws/paging.hpp"
 #include "core/strings.hpp"
 
 namespace airfleet::aws {
@@ -43,16 +44,6 @@ core::result<registry::tag_map> tags_in(const json::object& o) {
   return out;
 }
 
-core::result<registry::page_request> page_in(const input& in) {
-  TRY(max, in.query_int("maxResults"));
-  registry::page_request page;
-  if (max) {
-    if (*max < 1 || *max > 1'000'000) return invalid_input("maxResults must be a positive number (at most 250)");
-    page.max_results = static_cast<int>(*max);
-  }
-  page.next_token = in.query("nextToken");
-  return page;
-}
 
 core::result<std::optional<std::int64_t>> expected_version_query(const input& in) {
   return in.query_int("expectedVersion");
@@ -140,7 +131,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
     return json::object{};
   });
   add(verb::get, "/things", "ListThings", false, [&r](const input& in) -> core::result<json::object> {
-    TRY(page, page_in(in));
+    TRY(page, token_page(in));
     TRY(prefix, in.query_bool("usePrefixAttributeValue"));
     registry::list_things_request req{in.query("attributeName"), in.query("attributeValue"), prefix.value_or(false),
                                       in.query("thingTypeName"), page};
@@ -183,7 +174,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
                             {"thingTypeProperties", type_properties(t)}, {"thingTypeMetadata", type_metadata(t)}};
       });
   add(verb::get, "/thing-types", "ListThingTypes", false, [&r](const input& in) -> core::result<json::object> {
-    TRY(page, page_in(in));
+    TRY(page, token_page(in));
     TRY(result, r.list_thing_types(in.query("thingTypeName"), page));
     return page_json("thingTypes", result, [](const registry::thing_type& t) {
       return json::object{{"thingTypeName", t.name}, {"thingTypeArn", t.arn},
@@ -257,7 +248,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
         return json::object{};
       });
   add(verb::get, "/thing-groups", "ListThingGroups", false, [&r](const input& in) -> core::result<json::object> {
-    TRY(page, page_in(in));
+    TRY(page, token_page(in));
     TRY(recursive, in.query_bool("recursive"));
     TRY(result, r.list_thing_groups({in.query("parentGroup"), in.query("namePrefixFilter"), recursive, page}));
     return page_json("thingGroups", result, group_ref);
@@ -297,14 +288,14 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
       });
   add(verb::get, "/thing-groups/{thingGroupName}/things", "ListThingsInThingGroup", false,
       [&r](const input& in) -> core::result<json::object> {
-        TRY(page, page_in(in));
+        TRY(page, token_page(in));
         TRY(recursive, in.query_bool("recursive"));
         TRY(result, r.list_things_in_group(in.path("thingGroupName"), recursive.value_or(false), page));
         return page_json("things", result, [](const std::string& n) { return json::value(n); });
       });
   add(verb::get, "/things/{thingName}/thing-groups", "ListThingGroupsForThing", false,
       [&r](const input& in) -> core::result<json::object> {
-        TRY(page, page_in(in));
+        TRY(page, token_page(in));
         TRY(result, r.list_groups_for_thing(in.path("thingName"), page));
         return page_json("thingGroups", result, group_ref);
       });
@@ -328,7 +319,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
   add(verb::get, "/tags", "ListTagsForResource", false, [&r](const input& in) -> core::result<json::object> {
     auto arn = in.query("resourceArn");
     if (!arn) return invalid_input("Query parameter 'resourceArn' is required");
-    TRY(page, page_in(in));
+    TRY(page, token_page(in));
     TRY(result, r.list_tags(*arn, page));
     return page_json("tags", result, [](const std::pair<std::string, std::string>& t) {
       return json::object{{"Key", t.first}, {"Value", t.second}};

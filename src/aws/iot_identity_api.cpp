@@ -2,6 +2,7 @@
 
 #include "aws/input.hpp"
 #include "aws/operation.hpp"
+#include "aws/paging.hpp"
 
 namespace airfleet::aws {
 
@@ -9,30 +10,6 @@ namespace json = boost::json;
 using verb = boost::beast::http::verb;
 
 namespace {
-
-core::result<identity::marker_request> marker_in(const input& in) {
-  TRY(size, in.query_int("pageSize"));
-  TRY(ascending, in.query_bool("isAscendingOrder"));
-  identity::marker_request page;
-  if (size) {
-    if (*size < 1 || *size > 1'000'000) return invalid_input("pageSize must be a positive number (at most 250)");
-    page.page_size = static_cast<int>(*size);
-  }
-  page.marker = in.query("marker");
-  page.ascending = ascending.value_or(false);
-  return page;
-}
-
-core::result<registry::page_request> token_page_in(const input& in) {
-  TRY(max, in.query_int("maxResults"));
-  registry::page_request page;
-  if (max) {
-    if (*max < 1 || *max > 1'000'000) return invalid_input("maxResults must be a positive number (at most 250)");
-    page.max_results = static_cast<int>(*max);
-  }
-  page.next_token = in.query("nextToken");
-  return page;
-}
 
 double seconds(core::time_point t) { return core::to_epoch_seconds(t); }
 
@@ -109,13 +86,13 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
             return json::object{{"certificateDescription", describe(c, self->account_id())}};
           });
   api.add(verb::get, "/certificates", "ListCertificates", false, [self](const input& in) -> core::result<json::object> {
-    TRY(page, marker_in(in));
+    TRY(page, marker_page(in));
     TRY(result, self->list_certificates(page));
     return certificates_page(result);
   });
   api.add(verb::get, "/certificates-by-ca/{caCertificateId}", "ListCertificatesByCA", false,
           [self](const input& in) -> core::result<json::object> {
-            TRY(page, marker_in(in));
+            TRY(page, marker_page(in));
             TRY(result, self->list_certificates(page, in.path("caCertificateId")));
             return certificates_page(result);
           });
@@ -162,7 +139,7 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
           });
   api.add(verb::get, "/cacertificates", "ListCACertificates", false,
           [self](const input& in) -> core::result<json::object> {
-            TRY(page, marker_in(in));
+            TRY(page, marker_page(in));
             TRY(result, self->list_ca_certificates(page));
             json::array items;
             for (const auto& c : result.items)
@@ -218,7 +195,7 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
           });
   api.add(verb::get, "/things/{thingName}/principals", "ListThingPrincipals", false,
           [self](const input& in) -> core::result<json::object> {
-            TRY(page, token_page_in(in));
+            TRY(page, token_page(in));
             TRY(result, self->list_thing_principals(in.path("thingName"), page));
             json::array items;
             for (const auto& p : result.items) items.emplace_back(p);
@@ -229,7 +206,7 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
   api.add(verb::get, "/principals/things", "ListPrincipalThings", false,
           [self](const input& in) -> core::result<json::object> {
             TRY(principal, principal_header(in));
-            TRY(page, token_page_in(in));
+            TRY(page, token_page(in));
             TRY(result, self->list_principal_things(principal, page));
             json::array items;
             for (const auto& t : result.items) items.emplace_back(t);
@@ -254,7 +231,7 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
                         {"generationId", p.generation_id}};
   });
   api.add(verb::get, "/policies", "ListPolicies", false, [self](const input& in) -> core::result<json::object> {
-    TRY(page, marker_in(in));
+    TRY(page, marker_page(in));
     TRY(result, self->list_policies(page));
     json::array items;
     for (const auto& p : result.items) items.emplace_back(json::object{{"policyName", p.name}, {"policyArn", p.arn}});
@@ -323,7 +300,7 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
           });
   api.add(verb::post, "/attached-policies/{target}", "ListAttachedPolicies", false,
           [self](const input& in) -> core::result<json::object> {
-            TRY(page, marker_in(in));
+            TRY(page, marker_page(in));
             TRY(recursive, in.query_bool("recursive"));
             TRY(result, self->list_attached_policies(in.path("target"), recursive.value_or(false), page));
             json::object out{{"policies", names_with_arns(result.items, *self)}};
@@ -332,7 +309,7 @@ void add_identity_operations(iot_api& api, identity::identity& id) {
           });
   api.add(verb::post, "/policy-targets/{policyName}", "ListTargetsForPolicy", false,
           [self](const input& in) -> core::result<json::object> {
-            TRY(page, marker_in(in));
+            TRY(page, marker_page(in));
             TRY(result, self->list_targets_for_policy(in.path("policyName"), page));
             json::array items;
             for (const auto& t : result.items) items.emplace_back(t);
