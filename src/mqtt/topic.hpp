@@ -85,7 +85,7 @@ class subscription_tree {
     bool found = true;
     for_each_level(filter, [&](std::string_view level) {
       if (!found) return;
-      auto it = n->children.find(std::string(level));
+      auto it = n->children.find(level);
       if (it == n->children.end()) {
         found = false;
         return;
@@ -121,8 +121,14 @@ class subscription_tree {
   std::size_t size() const { return size_; }
 
  private:
+  // Lets a level (a string_view into the topic) look up a child without
+  // building a std::string.
+  struct level_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
   struct node {
-    std::unordered_map<std::string, std::unique_ptr<node>> children;
+    std::unordered_map<std::string, std::unique_ptr<node>, level_hash, std::equal_to<>> children;
     // group ("" = not shared) -> subscriber -> options
     std::map<std::string, std::map<std::string, Options>> subscribers;
   };
@@ -153,16 +159,16 @@ class subscription_tree {
     // '#' here matches this level and everything below (including nothing
     // more: "a/#" matches "a"), unless the topic is a $-topic and we are at its first level.
     if (!(first && system_topic)) {
-      if (auto hash = n.children.find("#"); hash != n.children.end()) emit(*hash->second, visit);
+      if (auto hash = n.children.find(std::string_view("#")); hash != n.children.end()) emit(*hash->second, visit);
     }
     if (depth == levels.size()) {
       emit(n, visit);
       return;
     }
-    if (auto exact = n.children.find(std::string(levels[depth])); exact != n.children.end())
+    if (auto exact = n.children.find(levels[depth]); exact != n.children.end())
       walk(*exact->second, levels, depth + 1, system_topic, visit);
     if (!(first && system_topic)) {
-      if (auto plus = n.children.find("+"); plus != n.children.end())
+      if (auto plus = n.children.find(std::string_view("+")); plus != n.children.end())
         walk(*plus->second, levels, depth + 1, system_topic, visit);
     }
   }
