@@ -164,6 +164,20 @@ class ServerTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Server(extra_args=cls.server_args).start()
+        cls.region = cls.server.ready["region"]
+        cls.account = cls.server.ready["account_id"]
+        cls.iot = cls.server.boto3_client("iot")
+
+    def arn(self, kind, name):
+        return f"arn:aws:iot:{self.region}:{self.account}:{kind}/{name}"
+
+    def assertClientError(self, ctx, code, status):
+        """For `with self.assertRaises(ClientError) as ctx`: the AWS code, HTTP status and a message."""
+        err = ctx.exception.response
+        self.assertEqual(err["Error"]["Code"], code, err)
+        self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], status, err)
+        self.assertTrue(err["Error"]["Message"], f"empty error message: {err}")
+        return err
 
     @classmethod
     def tearDownClass(cls):

@@ -22,26 +22,9 @@ except ImportError:  # pragma: no cover - Debian ships python3-cryptography
 
 class IdentityBoto3Test(harness.ServerTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.region = cls.server.ready["region"]
-        cls.account = cls.server.ready["account_id"]
-        cls.iot = cls.server.boto3_client("iot")
-
-    def arn(self, kind, name):
-        return f"arn:aws:iot:{self.region}:{self.account}:{kind}/{name}"
-
     def doc(self, effect="Allow", action="iot:Publish", resource="*"):
         return json.dumps({"Version": "2012-10-17",
                            "Statement": [{"Effect": effect, "Action": action, "Resource": resource}]})
-
-    def assertClientError(self, ctx, code, status):
-        err = ctx.exception.response
-        self.assertEqual(err["Error"]["Code"], code, err)
-        self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], status, err)
-        self.assertTrue(err["Error"]["Message"], f"empty error message: {err}")
-        return err
 
     # ---- modeled exceptions ---------------------------------------------
     def test_modeled_exceptions(self):

@@ -36,10 +36,7 @@ class IdentityCliTest(harness.ServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp(prefix="airfleet-identity-cli-")
-        cls.region = cls.server.ready["region"]
-        cls.account = cls.server.ready["account_id"]
         cls.root_ca = cls.server.ready["root_ca"]
-        cls.iot = cls.server.boto3_client("iot")
 
     @classmethod
     def tearDownClass(cls):
@@ -47,9 +44,6 @@ class IdentityCliTest(harness.ServerTestCase):
         super().tearDownClass()
 
     # ---- helpers ---------------------------------------------------------
-    def arn(self, kind, name):
-        return f"arn:aws:iot:{self.region}:{self.account}:{kind}/{name}"
-
     def path(self, name):
         return os.path.join(self.tmp, name)
 

@@ -9,23 +9,6 @@ import harness
 
 class RegistryBoto3Test(harness.ServerTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.region = cls.server.ready["region"]
-        cls.account = cls.server.ready["account_id"]
-        cls.iot = cls.server.boto3_client("iot")
-
-    def arn(self, kind, name):
-        return f"arn:aws:iot:{self.region}:{self.account}:{kind}/{name}"
-
-    def assertClientError(self, ctx, code, status):
-        err = ctx.exception.response
-        self.assertEqual(err["Error"]["Code"], code, err)
-        self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], status, err)
-        self.assertTrue(err["Error"]["Message"], f"empty error message: {err}")
-        return err
-
     # ---- modeled exceptions ---------------------------------------------
     def test_resource_not_found_is_the_modeled_exception(self):
         iot = self.iot

@@ -14,17 +14,7 @@ import harness
 
 class RegistryCliTest(harness.ServerTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.region = cls.server.ready["region"]
-        cls.account = cls.server.ready["account_id"]
-        cls.iot = cls.server.boto3_client("iot")
-
     # ---- helpers ---------------------------------------------------------
-    def arn(self, kind, name):
-        return f"arn:aws:iot:{self.region}:{self.account}:{kind}/{name}"
-
     def describe_thing(self, name):
         # Verification reads go through boto3 to keep the run short; describe-thing itself
         # has its own CLI tests below.
