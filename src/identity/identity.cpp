@@ -926,7 +926,7 @@ core::result<marker_page<std::string>> identity::list_targets_for_policy(const s
   return out;
 }
 
-core::result<std::vector<identity::named_policy>> identity::policies_for(const std::string& cert_arn,
+core::result<std::vector<named_policy>> identity::policies_for(const std::string& cert_arn,
                                                                          const std::optional<std::string>& thing) {
   std::vector<std::string> targets{cert_arn};
   if (thing) {
@@ -1014,25 +1014,19 @@ core::result<certificate> identity::validate_device_certificate(X509* presented)
   return known;
 }
 
-core::result<std::vector<auth_result>> identity::test_authorization(const std::string& principal,
-                                                                    const std::optional<std::string>& client_id,
-                                                                    const std::vector<auth_info>& infos,
-                                                                    const std::vector<std::string>& policies_to_add,
-                                                                    const std::vector<std::string>& policies_to_skip) {
-  auto id = arn_resource(principal, "cert");
-  if (!id || !valid_certificate_id(*id)) return invalid("principal must be a certificate ARN");
-  auto cert = describe_certificate(*id);
-  if (!cert) return cert.error();
-  auto x509 = pki::read_certificate(cert->pem);
-  if (!x509) return core::make_error(errc::internal, "stored certificate " + *id + " does not parse");
-
-  policy::request_context ctx;
+core::result<grants> identity::grants_for(const certificate& cert, const std::optional<std::string>& client_id,
+                                          const std::optional<std::string>& source_ip) {
+  auto x509 = pki::read_certificate(cert.pem);
+  if (!x509) return core::make_error(errc::internal, "stored certificate " + cert.id + " does not parse");
+  grants out;
+  auto& ctx = out.context;
   ctx.client_id = client_id.value_or("");
   ctx.certificate = pki::certificate_fields(x509->get());
   ctx.now = clock_.now();
+  ctx.source_ip = source_ip;
   std::optional<std::string> thing;
   if (client_id) {
-    auto attached = list_principal_things(principal, registry::page_request{250, std::nullopt});
+    auto attached = list_principal_things(cert.arn, registry::page_request{250, std::nullopt});
     if (!attached) return attached.error();
     if (std::find(attached->items.begin(), attached->items.end(), *client_id) != attached->items.end()) {
       auto t = registry_.describe_thing(*client_id);
@@ -1042,8 +1036,25 @@ core::result<std::vector<auth_result>> identity::test_authorization(const std::s
       }
     }
   }
-  auto policies = policies_for(cert->arn, thing);
+  auto policies = policies_for(cert.arn, thing);
   if (!policies) return policies.error();
+  out.policies = std::move(*policies);
+  return out;
+}
+
+core::result<std::vector<auth_result>> identity::test_authorization(const std::string& principal,
+                                                                    const std::optional<std::string>& client_id,
+                                                                    const std::vector<auth_info>& infos,
+                                                                    const std::vector<std::string>& policies_to_add,
+                                                                    const std::vector<std::string>& policies_to_skip) {
+  auto id = arn_resource(principal, "cert");
+  if (!id || !valid_certificate_id(*id)) return invalid("principal must be a certificate ARN");
+  auto cert = describe_certificate(*id);
+  if (!cert) return cert.error();
+  auto granted = grants_for(*cert, client_id);
+  if (!granted) return granted.error();
+  const auto& ctx = granted->context;
+  auto* policies = &granted->policies;
   std::vector<named_policy> judged;
   for (auto& p : *policies)
     if (std::find(policies_to_skip.begin(), policies_to_skip.end(), p.name) == policies_to_skip.end())

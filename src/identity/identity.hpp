@@ -126,6 +126,17 @@ struct auth_result {
   std::vector<std::string> implicitly_denied_by;
 };
 
+// What a certificate, connecting as a client id, is judged by: its policies
+// (compiled) and the context their variables resolve against.
+struct named_policy {
+  std::string name;
+  std::shared_ptr<const policy::compiled_policy> compiled;
+};
+struct grants {
+  std::vector<named_policy> policies;
+  policy::request_context context;
+};
+
 struct identity_event {
   enum class kind { policy_changed, attachment_changed, certificate_changed, principal_changed };
   kind what;
@@ -149,6 +160,7 @@ class identity {
 
   std::string certificate_arn(std::string_view id) const;
   const std::string& account_id() const { return settings_.account_id; }
+  const core::clock& clock() const { return clock_; }
   std::string policy_arn(std::string_view name) const;
   void subscribe(std::function<void(const identity_event&)> subscriber);
 
@@ -213,6 +225,15 @@ class identity {
   // not_found, never an identity.
   core::result<certificate> validate_device_certificate(X509* presented);
 
+  // The policies and context that judge `cert` connecting as `client_id`
+  // (thing variables and thing-group policies only when the client id names
+  // a thing attached to the certificate). The broker resolves this once per
+  // connection and again after an identity_event.
+  core::result<grants> grants_for(const certificate& cert, const std::optional<std::string>& client_id,
+                                  const std::optional<std::string>& source_ip = std::nullopt);
+  // "arn:aws:iot:<region>:<account>:<type>/<name>" for topic, topicfilter, client.
+  std::string resource_arn(std::string_view type, std::string_view name) const { return arn(type, name); }
+
   // Authorization
   core::result<std::vector<auth_result>> test_authorization(const std::string& principal,
                                                             const std::optional<std::string>& client_id,
@@ -221,10 +242,6 @@ class identity {
                                                             const std::vector<std::string>& policies_to_skip);
 
  private:
-  struct named_policy {
-    std::string name;
-    std::shared_ptr<const policy::compiled_policy> compiled;
-  };
   core::result<std::shared_ptr<const policy::compiled_policy>> compiled(const std::string& name, std::int64_t version,
                                                                         const std::string& document);
   core::result<std::vector<named_policy>> policies_for(const std::string& cert_arn,

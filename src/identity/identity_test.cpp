@@ -1,5 +1,7 @@
 #include "identity/identity.hpp"
 
+#include "identity/authorizer.hpp"
+
 #include "core/crypto.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_identity_store.hpp"
@@ -201,6 +203,35 @@ TEST_F(identity_test, only_active_known_valid_certificates_are_identities) {
   auto foreign = pki::issue(req, nullptr, key.get(), clock_.now());
   ASSERT_TRUE(foreign);
   EXPECT_EQ(identity_->validate_device_certificate(foreign->get()).error().code, make_error_code(errc::not_found));
+}
+
+TEST_F(identity_test, a_connection_authorizer_judges_packets_and_follows_changes) {
+  ASSERT_TRUE(identity_->create_policy("device", recipe_policy));
+  ASSERT_TRUE(registry_->create_thing({"dev-1", {}, {}}));
+  auto made = identity_->create_keys_and_certificate(true);
+  ASSERT_TRUE(made);
+  ASSERT_TRUE(identity_->attach_policy("device", made->cert.arn));
+  ASSERT_TRUE(identity_->attach_thing_principal("dev-1", made->cert.arn));
+
+  connection_authorizer authority(*identity_, made->cert, "dev-1");
+  EXPECT_EQ(authority.authorize("iot:Connect", "client", "dev-1"), policy::decision::implicit_deny);  // not resolved yet
+  ASSERT_TRUE(authority.refresh());
+  EXPECT_EQ(authority.authorize("iot:Connect", "client", "dev-1"), policy::decision::allowed);
+  EXPECT_EQ(authority.authorize("iot:Publish", "topic", "$aws/things/dev-1/jobs/get"), policy::decision::allowed);
+  EXPECT_EQ(authority.authorize("iot:Subscribe", "topicfilter", "$aws/things/dev-1/jobs/notify-next"),
+            policy::decision::allowed);
+  EXPECT_EQ(authority.authorize("iot:Publish", "topic", "$aws/things/dev-2/jobs/get"), policy::decision::implicit_deny);
+
+  // Decisions follow changes only after refresh(), which the broker calls on identity events.
+  ASSERT_TRUE(identity_->detach_policy("device", made->cert.arn));
+  EXPECT_EQ(authority.authorize("iot:Publish", "topic", "$aws/things/dev-1/jobs/get"), policy::decision::allowed);
+  ASSERT_TRUE(authority.refresh());
+  EXPECT_EQ(authority.authorize("iot:Publish", "topic", "$aws/things/dev-1/jobs/get"), policy::decision::implicit_deny);
+
+  ASSERT_TRUE(identity_->update_certificate(made->cert.id, "INACTIVE"));
+  auto dropped = authority.refresh();
+  ASSERT_FALSE(dropped);
+  EXPECT_EQ(dropped.error().code, make_error_code(errc::certificate_state));
 }
 
 TEST_F(identity_test, changes_are_announced) {

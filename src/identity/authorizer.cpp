@@ -1,0 +1,39 @@
+#include "identity/authorizer.hpp"
+
+namespace airfleet::identity {
+
+connection_authorizer::connection_authorizer(identity& id, certificate cert, std::string client_id,
+                                             std::optional<std::string> source_ip)
+    : identity_(id),
+      cert_(std::move(cert)),
+      client_id_(std::move(client_id)),
+      source_ip_(std::move(source_ip)),
+      resource_prefix_(id.resource_arn("", "")) {
+  resource_prefix_.resize(resource_prefix_.size() - 1);  // drop the "/" of the empty resource
+}
+
+core::result<void> connection_authorizer::refresh() {
+  auto current = identity_.describe_certificate(cert_.id);
+  if (!current) return current.error();
+  if (current->status != "ACTIVE")
+    return core::make_error(errc::certificate_state, "Certificate " + cert_.id + " is " + current->status);
+  auto granted = identity_.grants_for(*current, client_id_, source_ip_);
+  if (!granted) return granted.error();
+  cert_ = std::move(*current);
+  grants_ = std::move(*granted);
+  compiled_.clear();
+  for (const auto& p : grants_.policies) compiled_.push_back(p.compiled.get());
+  return {};
+}
+
+policy::decision connection_authorizer::authorize(std::string_view action, std::string_view type,
+                                                  std::string_view name) {
+  resource_.assign(resource_prefix_);
+  resource_.append(type);
+  resource_.push_back('/');
+  resource_.append(name);
+  grants_.context.now = identity_.clock().now();
+  return policy::evaluate(compiled_, action, resource_, grants_.context);
+}
+
+}  // namespace airfleet::identity
