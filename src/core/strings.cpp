@@ -109,4 +109,17 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+bool all_digits(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+int digits_value(std::string_view text) {
+  int v = 0;
+  for (char c : text) v = v * 10 + (c - '0');
+  return v;
+}
+
 }  // namespace airfleet::core

@@ -24,5 +24,9 @@ std::string_view trim(std::string_view text);
 std::string collapse_spaces(std::string_view text);
 std::vector<std::string_view> split(std::string_view text, char separator);
 bool starts_with(std::string_view text, std::string_view prefix);
+// Non-empty and only the ASCII digits 0-9.
+bool all_digits(std::string_view text);
+// The decimal value of a digit string (check all_digits first; no overflow check).
+int digits_value(std::string_view text);
 
 }  // namespace airfleet::core

@@ -28,3 +28,15 @@ TEST(strings, split_keeps_empty_parts) {
 }
 
 }  // namespace airfleet::core
+
+namespace airfleet::core {
+
+TEST(strings, all_digits_needs_at_least_one_digit_and_nothing_else) {
+  EXPECT_TRUE(all_digits("0123456789"));
+  EXPECT_FALSE(all_digits(""));
+  EXPECT_FALSE(all_digits("12a"));
+  EXPECT_FALSE(all_digits("-1"));
+  EXPECT_EQ(digits_value("2026"), 2026);
+}
+
+}  // namespace airfleet::core

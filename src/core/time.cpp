@@ -1,21 +1,14 @@
 #include "core/time.hpp"
 
+#include "core/strings.hpp"
+
 #include <cstdio>
 #include <ctime>
 
 namespace airfleet::core {
 
 namespace {
-bool digits(std::string_view s) {
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-int number(std::string_view s) {
-  int v = 0;
-  for (char c : s) v = v * 10 + (c - '0');
-  return v;
-}
+int number(std::string_view s) { return digits_value(s); }
 std::tm to_tm(time_point t) {
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
@@ -27,7 +20,7 @@ std::tm to_tm(time_point t) {
 std::optional<time_point> parse_amz_date(std::string_view text) {
   // YYYYMMDD'T'HHMMSS'Z'
   if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z') return std::nullopt;
-  if (!digits(text.substr(0, 8)) || !digits(text.substr(9, 6))) return std::nullopt;
+  if (!all_digits(text.substr(0, 8)) || !all_digits(text.substr(9, 6))) return std::nullopt;
   using namespace std::chrono;
   year_month_day ymd{year{number(text.substr(0, 4))}, month{static_cast<unsigned>(number(text.substr(4, 2)))},
                      day{static_cast<unsigned>(number(text.substr(6, 2)))}};

@@ -158,14 +158,47 @@ core::result<int> identity::page_size(const marker_request& page) const {
   return *page.page_size;
 }
 
+std::string identity::marker_scope(const std::string& query, const marker_request& page) {
+  return query + (page.ascending ? "\na" : "\nd");
+}
+
 core::result<std::optional<std::string>> identity::decode_marker(const std::string& query, const marker_request& page,
                                                                  std::size_t fields,
                                                                  std::vector<std::string>* out) const {
   if (!page.marker) return std::optional<std::string>{};
-  auto decoded = tokens_.decode(query + (page.ascending ? "\na" : "\nd"), *page.marker);
+  auto decoded = tokens_.decode(marker_scope(query, page), *page.marker);
   if (!decoded || decoded->size() != fields) return invalid("The marker is invalid or belongs to another query");
   *out = std::move(*decoded);
   return std::optional<std::string>{(*out)[0]};
+}
+
+core::result<std::optional<storage::created_position>> identity::decode_created_marker(const std::string& query,
+                                                                                      const marker_request& page) const {
+  std::vector<std::string> fields;
+  auto marker = decode_marker(query, page, 2, &fields);
+  if (!marker) return marker.error();
+  if (!*marker) return std::optional<storage::created_position>{};
+  if (fields[0].empty() || fields[0].size() > 18 || fields[0].find_first_not_of("0123456789") != std::string::npos)
+    return invalid("The marker is invalid");
+  return std::optional<storage::created_position>{storage::created_position{std::stoll(fields[0]), fields[1]}};
+}
+
+std::string identity::encode_created_marker(const std::string& query, const marker_request& page,
+                                            std::int64_t created_ms, const std::string& id) const {
+  return tokens_.encode(marker_scope(query, page), {std::to_string(created_ms), id});
+}
+
+core::result<std::pair<int, std::optional<std::string>>> identity::decode_name_token(
+    const std::string& query, const registry::page_request& page) const {
+  int limit = page.max_results.value_or(50);
+  if (limit < 1 || limit > 250) return invalid("maxResults must be between 1 and 250");
+  std::optional<std::string> after;
+  if (page.next_token) {
+    auto f = tokens_.decode(query, *page.next_token);
+    if (!f || f->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
+    after = (*f)[0];
+  }
+  return std::pair{limit, after};
 }
 
 // ---- certificates -----------------------------------------------------------
@@ -238,25 +271,17 @@ core::result<marker_page<certificate>> identity::list_certificates(const marker_
   auto limit = page_size(page);
   if (!limit) return limit.error();
   std::string query = "certificates\n" + ca_id.value_or("");
-  std::vector<std::string> fields;
-  auto marker = decode_marker(query, page, 2, &fields);
-  if (!marker) return marker.error();
-  std::optional<storage::created_position> after;
-  if (*marker) {
-    if (fields[0].empty() || fields[0].find_first_not_of("0123456789") != std::string::npos)
-      return invalid("The marker is invalid");
-    after = storage::created_position{std::stoll(fields[0]), fields[1]};
-  }
+  auto after = decode_created_marker(query, page);
+  if (!after) return after.error();
   marker_page<certificate> out;
   auto done = store_.read([&](storage::identity_reader& r) -> core::result<void> {
-    auto rows = r.list_certificates(ca_id, after, page.ascending, *limit + 1);
+    auto rows = r.list_certificates(ca_id, *after, page.ascending, *limit + 1);
     if (!rows) return rows.error();
     bool more = static_cast<int>(rows->size()) > *limit;
     if (more) rows->pop_back();
     for (auto& c : *rows) out.items.push_back(to_certificate(c));
     if (more && !rows->empty())
-      out.next_marker = tokens_.encode(query + (page.ascending ? "\na" : "\nd"),
-                                       {std::to_string(rows->back().created_ms), rows->back().id});
+      out.next_marker = encode_created_marker(query, page, rows->back().created_ms, rows->back().id);
     return {};
   });
   if (!done) return engine_error(done.error());
@@ -383,25 +408,17 @@ core::result<ca_certificate> identity::describe_ca_certificate(const std::string
 core::result<marker_page<ca_certificate>> identity::list_ca_certificates(const marker_request& page) {
   auto limit = page_size(page);
   if (!limit) return limit.error();
-  std::vector<std::string> fields;
-  auto marker = decode_marker("cacertificates", page, 2, &fields);
-  if (!marker) return marker.error();
-  std::optional<storage::created_position> after;
-  if (*marker) {
-    if (fields[0].empty() || fields[0].find_first_not_of("0123456789") != std::string::npos)
-      return invalid("The marker is invalid");
-    after = storage::created_position{std::stoll(fields[0]), fields[1]};
-  }
+  auto after = decode_created_marker("cacertificates", page);
+  if (!after) return after.error();
   marker_page<ca_certificate> out;
   auto done = store_.read([&](storage::identity_reader& r) -> core::result<void> {
-    auto rows = r.list_cas(after, page.ascending, *limit + 1);
+    auto rows = r.list_cas(*after, page.ascending, *limit + 1);
     if (!rows) return rows.error();
     bool more = static_cast<int>(rows->size()) > *limit;
     if (more) rows->pop_back();
     for (auto& c : *rows) out.items.push_back(to_ca(c));
     if (more && !rows->empty())
-      out.next_marker = tokens_.encode(std::string("cacertificates") + (page.ascending ? "\na" : "\nd"),
-                                       {std::to_string(rows->back().created_ms), rows->back().id});
+      out.next_marker = encode_created_marker("cacertificates", page, rows->back().created_ms, rows->back().id);
     return {};
   });
   if (!done) return engine_error(done.error());
@@ -542,15 +559,10 @@ core::result<void> identity::detach_thing_principal(const std::string& thing, co
 core::result<registry::page<std::string>> identity::list_thing_principals(const std::string& thing,
                                                                           const registry::page_request& page) {
   if (auto t = registry_.describe_thing(thing); !t) return t.error();
-  int limit = page.max_results.value_or(50);
-  if (limit < 1 || limit > 250) return invalid("maxResults must be between 1 and 250");
-  std::optional<std::string> after;
   std::string query = "thing-principals\n" + thing;
-  if (page.next_token) {
-    auto f = tokens_.decode(query, *page.next_token);
-    if (!f || f->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*f)[0];
-  }
+  auto position = decode_name_token(query, page);
+  if (!position) return position.error();
+  auto [limit, after] = *position;
   registry::page<std::string> out;
   auto done = store_.read([&](storage::identity_reader& r) -> core::result<void> {
     auto rows = r.principals_of_thing(thing, after, limit + 1);
@@ -570,16 +582,11 @@ core::result<registry::page<std::string>> identity::list_principal_things(const 
                                                                           const registry::page_request& page) {
   auto id = arn_resource(principal, "cert");
   if (!id || !valid_certificate_id(*id)) return invalid("principal '" + principal.substr(0, 300) + "' is not a certificate ARN");
-  int limit = page.max_results.value_or(50);
-  if (limit < 1 || limit > 250) return invalid("maxResults must be between 1 and 250");
   std::string canonical = certificate_arn(*id);
   std::string query = "principal-things\n" + canonical;
-  std::optional<std::string> after;
-  if (page.next_token) {
-    auto f = tokens_.decode(query, *page.next_token);
-    if (!f || f->size() != 1) return invalid("The nextToken is invalid or belongs to another query");
-    after = (*f)[0];
-  }
+  auto position = decode_name_token(query, page);
+  if (!position) return position.error();
+  auto [limit, after] = *position;
   registry::page<std::string> out;
   auto done = store_.read([&](storage::identity_reader& r) -> core::result<void> {
     auto c = r.find_certificate(*id);
@@ -656,7 +663,7 @@ core::result<marker_page<policy_info>> identity::list_policies(const marker_requ
       out.items.push_back({p.name, policy_arn(p.name), "", p.default_version, p.default_version,
                            core::from_epoch_millis(p.created_ms), core::from_epoch_millis(p.updated_ms), p.generation_id});
     if (more && !rows->empty())
-      out.next_marker = tokens_.encode(std::string("policies") + (page.ascending ? "\na" : "\nd"), {rows->back().name});
+      out.next_marker = tokens_.encode(marker_scope("policies", page), {rows->back().name});
     return {};
   });
   if (!done) return engine_error(done.error());
@@ -891,7 +898,7 @@ core::result<marker_page<std::string>> identity::list_attached_policies(const st
   for (const auto& n : ordered) {
     if (*after && (page.ascending ? n <= **after : n >= **after)) continue;
     if (static_cast<int>(out.items.size()) == *limit) {
-      out.next_marker = tokens_.encode(query + (page.ascending ? "\na" : "\nd"), {out.items.back()});
+      out.next_marker = tokens_.encode(marker_scope(query, page), {out.items.back()});
       break;
     }
     out.items.push_back(n);
@@ -906,7 +913,8 @@ core::result<marker_page<std::string>> identity::list_targets_for_policy(const s
   if (!limit) return limit.error();
   std::string query = "targets\n" + policy_name;
   std::vector<std::string> fields;
-  auto after = decode_marker(query, marker_request{page.page_size, page.marker, true}, 1, &fields);
+  const marker_request by_target{page.page_size, page.marker, true};  // targets are listed in one order only
+  auto after = decode_marker(query, by_target, 1, &fields);
   if (!after) return after.error();
   marker_page<std::string> out;
   auto done = store_.read([&](storage::identity_reader& r) -> core::result<void> {
@@ -917,7 +925,7 @@ core::result<marker_page<std::string>> identity::list_targets_for_policy(const s
     if (!rows) return rows.error();
     if (static_cast<int>(rows->size()) > *limit) {
       rows->pop_back();
-      out.next_marker = tokens_.encode(query + "\na", {rows->back()});
+      out.next_marker = tokens_.encode(marker_scope(query, by_target), {rows->back()});
     }
     out.items = std::move(*rows);
     return {};

@@ -248,8 +248,17 @@ class identity {
                                                        const std::optional<std::string>& thing);
   core::result<certificate> store_new_certificate(X509* cert, const std::string& status,
                                                   const std::optional<std::string>& ca_id, const std::string& mode);
+  // Page markers and tokens are sealed for their query (and, for markers, the order).
+  static std::string marker_scope(const std::string& query, const marker_request& page);
   core::result<std::optional<std::string>> decode_marker(const std::string& query, const marker_request& page,
                                                          std::size_t fields, std::vector<std::string>* out) const;
+  core::result<std::optional<storage::created_position>> decode_created_marker(const std::string& query,
+                                                                               const marker_request& page) const;
+  std::string encode_created_marker(const std::string& query, const marker_request& page, std::int64_t created_ms,
+                                    const std::string& id) const;
+  // (page size, the name after which the page starts) of a nextToken-paged list.
+  core::result<std::pair<int, std::optional<std::string>>> decode_name_token(const std::string& query,
+                                                                            const registry::page_request& page) const;
   core::result<int> page_size(const marker_request& page) const;
   void announce(identity_event::kind what, std::string subject);
   std::string arn(std::string_view type, std::string_view name) const;

@@ -1,5 +1,7 @@
 #include "policy/values.hpp"
 
+#include "core/strings.hpp"
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -11,18 +13,8 @@ namespace airfleet::policy::detail {
 
 namespace {
 
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
-int number(std::string_view s) {
-  int v = 0;
-  for (char c : s) v = v * 10 + (c - '0');
-  return v;
-}
+using core::all_digits;
+int number(std::string_view s) { return core::digits_value(s); }
 
 // Reads `digits` digits at `pos`; -1 when they are not there.
 int fixed_digits(std::string_view s, std::size_t pos, std::size_t digits) {
