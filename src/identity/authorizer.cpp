@@ -12,7 +12,21 @@ connection_authorizer::connection_authorizer(identity& id, certificate cert, std
   resource_prefix_.resize(resource_prefix_.size() - 1);  // drop the "/" of the empty resource
 }
 
+connection_authorizer::connection_authorizer(identity& id, std::string policy, std::string client_id,
+                                             std::optional<std::string> source_ip)
+    : connection_authorizer(id, certificate{}, std::move(client_id), std::move(source_ip)) {
+  policy_ = std::move(policy);
+}
+
 core::result<void> connection_authorizer::refresh() {
+  if (policy_) {
+    auto granted = identity_.grants_for_policy(*policy_, client_id_, source_ip_);
+    if (!granted) return granted.error();
+    grants_ = std::move(*granted);
+    compiled_.clear();
+    for (const auto& p : grants_.policies) compiled_.push_back(p.compiled.get());
+    return {};
+  }
   auto current = identity_.describe_certificate(cert_.id);
   if (!current) return current.error();
   if (current->status != "ACTIVE")

@@ -16,6 +16,9 @@ class connection_authorizer {
  public:
   connection_authorizer(identity& id, certificate cert, std::string client_id,
                         std::optional<std::string> source_ip = std::nullopt);
+  // A client without a certificate, judged by one named policy.
+  connection_authorizer(identity& id, std::string policy, std::string client_id,
+                        std::optional<std::string> source_ip = std::nullopt);
 
   // Resolves (or re-resolves) the grants; fails when the certificate is no
   // longer a valid identity.
@@ -26,11 +29,13 @@ class connection_authorizer {
   policy::decision authorize(std::string_view action, std::string_view type, std::string_view name);
 
   const certificate& cert() const { return cert_; }
+  const grants& current() const { return grants_; }
   const std::string& client_id() const { return client_id_; }
 
  private:
   identity& identity_;
   certificate cert_;
+  std::optional<std::string> policy_;  // set: judged by this policy alone
   std::string client_id_;
   std::optional<std::string> source_ip_;
   grants grants_;

@@ -1050,6 +1050,20 @@ core::result<grants> identity::grants_for(const certificate& cert, const std::op
   return out;
 }
 
+core::result<grants> identity::grants_for_policy(const std::string& policy, const std::string& client_id,
+                                                 const std::optional<std::string>& source_ip) {
+  auto info = get_policy(policy);
+  if (!info) return info.error();
+  auto c = compiled(policy, info->version, info->document);
+  if (!c) return c.error();
+  grants out;
+  out.context.client_id = client_id;
+  out.context.now = clock_.now();
+  out.context.source_ip = source_ip;
+  out.policies.push_back({policy, *c});
+  return out;
+}
+
 core::result<std::vector<auth_result>> identity::test_authorization(const std::string& principal,
                                                                     const std::optional<std::string>& client_id,
                                                                     const std::vector<auth_info>& infos,

@@ -231,6 +231,10 @@ class identity {
   // connection and again after an identity_event.
   core::result<grants> grants_for(const certificate& cert, const std::optional<std::string>& client_id,
                                   const std::optional<std::string>& source_ip = std::nullopt);
+  // The grants of a client judged by one named policy instead of a
+  // certificate (the broker's development plain-TCP listener).
+  core::result<grants> grants_for_policy(const std::string& policy, const std::string& client_id,
+                                         const std::optional<std::string>& source_ip = std::nullopt);
   // "arn:aws:iot:<region>:<account>:<type>/<name>" for topic, topicfilter, client.
   std::string resource_arn(std::string_view type, std::string_view name) const { return arn(type, name); }
 

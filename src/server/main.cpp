@@ -120,7 +120,18 @@ int main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->delimiter(',');
   serve->add_option("--pki-key-type", s.pki_key_type, "Key type for the CA, server and device keys: ec (P-256) or rsa (2048)")->capture_default_str();
-  serve->add_option("--mqtt-listen", s.mqtt_listen, "MQTT over TLS listener HOST:PORT (reserved; the broker is not built yet)")->capture_default_str();
+  serve->add_option("--mqtt-listen", s.mqtt_listen, "MQTT over TLS listener HOST:PORT (client certificates required)")->capture_default_str();
+  serve->add_option("--mqtt-plain", s.mqtt_plain, "Plain-TCP MQTT listener HOST:PORT for development and benchmarks (off by default; needs --mqtt-plain-policy)");
+  serve->add_option("--mqtt-plain-policy", s.mqtt_plain_policy, "The IoT policy that judges every plain-TCP MQTT client");
+  serve->add_option("--mqtt-max-connections", s.mqtt_max_connections, "MQTT connections per node")->capture_default_str();
+  serve->add_option("--mqtt-max-packet-size", s.mqtt_max_packet_size, "Largest MQTT packet accepted, bytes")->capture_default_str();
+  serve->add_option("--mqtt-max-inflight", s.mqtt_max_inflight, "Unacknowledged QoS 1/2 deliveries per connection")->capture_default_str();
+  serve->add_option("--mqtt-receive-maximum", s.mqtt_receive_maximum, "Unacknowledged QoS 2 publishes a client may send")->capture_default_str();
+  serve->add_option("--mqtt-max-queued-messages", s.mqtt_max_queued_messages, "Messages queued per session (offline or beyond the in-flight window)")->capture_default_str();
+  serve->add_option("--mqtt-max-subscriptions", s.mqtt_max_subscriptions, "Subscriptions per session")->capture_default_str();
+  serve->add_option("--mqtt-max-keep-alive", s.mqtt_max_keep_alive, "Longest keep-alive granted, seconds")->capture_default_str();
+  serve->add_option("--mqtt-max-session-expiry", s.mqtt_max_session_expiry, "Longest time a persistent session outlives its connection, seconds")->capture_default_str();
+  serve->add_option("--mqtt-max-retained", s.mqtt_max_retained, "Retained topics kept")->capture_default_str();
   serve->add_option("--region", s.region, "Region (stored at first start; default us-east-1)");
   serve->add_option("--account-id", s.account_id, "12-digit account id (stored at first start; default generated)");
   serve->add_option("--ready-file", s.ready_file, "Write a JSON object with the endpoints here once listening");

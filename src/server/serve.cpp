@@ -7,6 +7,10 @@
 #include "identity/identity.hpp"
 #include "core/time.hpp"
 #include "http/server.hpp"
+#include "mqtt/broker.hpp"
+#include "mqtt/transport.hpp"
+#include "server/mqtt_identity.hpp"
+#include "storage/sqlite_mqtt_store.hpp"
 #include "registry/registry.hpp"
 #include "server/data_dir.hpp"
 #include "storage/sqlite_identity_store.hpp"
@@ -68,9 +72,23 @@ int serve(const serve_settings& settings) {
     spdlog::critical("--pki-key-type must be ec or rsa, not '{}'", settings.pki_key_type);
     return 2;
   }
-  if (!parse_host_port(settings.mqtt_listen)) {
+  auto mqtt_addr = parse_host_port(settings.mqtt_listen);
+  if (!mqtt_addr) {
     spdlog::critical("--mqtt-listen must be HOST:PORT with a numeric address, not '{}'", settings.mqtt_listen);
     return 2;
+  }
+  std::optional<host_port> mqtt_plain_addr;
+  if (!settings.mqtt_plain.empty()) {
+    mqtt_plain_addr = parse_host_port(settings.mqtt_plain);
+    if (!mqtt_plain_addr) {
+      spdlog::critical("--mqtt-plain must be HOST:PORT with a numeric address, not '{}'", settings.mqtt_plain);
+      return 2;
+    }
+    if (settings.mqtt_plain_policy.empty()) {
+      spdlog::critical("--mqtt-plain needs --mqtt-plain-policy NAME: the IoT policy that judges its clients "
+                       "(plain TCP has no certificates, so it is never open by accident)");
+      return 2;
+    }
   }
 
   auto dir = data_dir::open(settings.data_dir);
@@ -111,6 +129,45 @@ int serve(const serve_settings& settings) {
   aws::add_identity_operations(iot, identities);
   asio::thread_pool blocking(static_cast<std::size_t>(std::max(1, settings.blocking_threads)));
   aws::gateway gateway(authenticator, iot, blocking, {identity->account_id, identity->region});
+
+  // The MQTT broker: one thread of its own, the broker core and its transport on it.
+  // (A pointer, so that it is destroyed before the broker and transport that
+  // its unfinished handlers refer to; see the end of this function.)
+  auto mqtt_io_owner = std::make_unique<asio::io_context>(1);
+  auto& mqtt_io = *mqtt_io_owner;
+  storage::sqlite_mqtt_store mqtt_store((*dir)->database());
+  mqtt_identity mqtt_auth(identities, blocking, settings.mqtt_plain_policy);
+  mqtt::broker_limits mqtt_limits;
+  mqtt_limits.max_connections = settings.mqtt_max_connections;
+  mqtt_limits.max_packet_size = settings.mqtt_max_packet_size;
+  mqtt_limits.max_inflight = static_cast<std::uint16_t>(std::clamp(settings.mqtt_max_inflight, 1, 65535));
+  mqtt_limits.receive_maximum = static_cast<std::uint16_t>(std::clamp(settings.mqtt_receive_maximum, 1, 65535));
+  mqtt_limits.max_queued_messages = settings.mqtt_max_queued_messages;
+  mqtt_limits.max_subscriptions = settings.mqtt_max_subscriptions;
+  mqtt_limits.max_keep_alive = static_cast<std::uint16_t>(std::clamp(settings.mqtt_max_keep_alive, 1, 65535));
+  mqtt_limits.max_session_expiry = static_cast<std::uint32_t>(std::max(0, settings.mqtt_max_session_expiry));
+  mqtt_limits.max_retained = settings.mqtt_max_retained;
+  mqtt::broker broker(
+      mqtt_limits, mqtt_auth, clock, [&mqtt_io](std::function<void()> f) { asio::post(mqtt_io, std::move(f)); },
+      &mqtt_store);
+  if (auto restored = broker.restore(); !restored) {
+    spdlog::critical("cannot load the MQTT sessions: {}", restored.error().message);
+    return 1;
+  }
+  identities.subscribe([&](const identity::identity_event& e) {
+    asio::post(mqtt_io, [&broker, subject = e.subject] { broker.identity_changed(subject); });
+  });
+  mqtt::transport mqtt_transport(mqtt_io, broker);
+  asio::ip::tcp::endpoint bound_mqtt;
+  std::optional<asio::ip::tcp::endpoint> bound_mqtt_plain;
+  try {
+    auto mqtt_tls = mqtt::transport::make_tls_context(pki->server_cert_path, pki->server_key_path);
+    bound_mqtt = mqtt_transport.listen(mqtt_addr->host, mqtt_addr->port, mqtt_tls);
+    if (mqtt_plain_addr) bound_mqtt_plain = mqtt_transport.listen(mqtt_plain_addr->host, mqtt_plain_addr->port, nullptr);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start the MQTT listeners: {}", e.what());
+    return 1;
+  }
 
   int threads = settings.threads > 0 ? settings.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   asio::io_context io(threads);
@@ -160,17 +217,25 @@ int serve(const serve_settings& settings) {
   }
   http_server->start();
   https_server->start();
+  mqtt_transport.start();
   gateway.set_ready(true);
 
   std::string endpoint = "http://" + url_host(bound.address()) + ":" + std::to_string(bound.port());
   auto tls_host = bound_tls.address().is_unspecified() ? std::string("localhost") : url_host(bound_tls.address());
   std::string tls_endpoint = "https://" + tls_host + ":" + std::to_string(bound_tls.port());
   spdlog::info("airfleet serving the AWS API at {} and {} (CA: {})", endpoint, tls_endpoint, root_ca_path);
+  auto mqtt_host = bound_mqtt.address().is_unspecified() ? std::string("localhost") : bound_mqtt.address().to_string();
+  spdlog::info("MQTT over TLS at {}:{}{}", mqtt_host, bound_mqtt.port(),
+               bound_mqtt_plain ? fmt::format("; plain TCP (policy {}) at {}:{}", settings.mqtt_plain_policy,
+                                              bound_mqtt_plain->address().to_string(), bound_mqtt_plain->port())
+                                : std::string());
   spdlog::info("account {} region {}; credentials for the AWS CLI: AWS_SHARED_CREDENTIALS_FILE={}",
                identity->account_id, identity->region, *credentials);
   if (!settings.ready_file.empty()) {
-    json::object ready{{"http_endpoint", endpoint}, {"https_endpoint", tls_endpoint}, {"mqtt_host", nullptr},
-                       {"mqtt_port", nullptr}, {"credentials_file", *credentials}, {"root_ca", root_ca_path},
+    json::object ready{{"http_endpoint", endpoint}, {"https_endpoint", tls_endpoint}, {"mqtt_host", mqtt_host},
+                       {"mqtt_port", bound_mqtt.port()},
+                       {"mqtt_plain_port", bound_mqtt_plain ? json::value(bound_mqtt_plain->port()) : json::value(nullptr)},
+                       {"credentials_file", *credentials}, {"root_ca", root_ca_path},
                        {"region", identity->region}, {"account_id", identity->account_id},
                        {"data_dir", (*dir)->path()}, {"pid", static_cast<std::int64_t>(::getpid())}};
     if (auto r = write_file_atomically(settings.ready_file, json::serialize(ready) + "\n", 0644); !r) {
@@ -186,6 +251,7 @@ int serve(const serve_settings& settings) {
     gateway.set_ready(false);
     http_server->stop();
     https_server->stop();
+    mqtt_transport.stop();
     // Wait until every connection has ended (30 s at most), then let the I/O threads go.
     asio::co_spawn(
         io,
@@ -204,10 +270,23 @@ int serve(const serve_settings& settings) {
 
   std::vector<std::thread> workers;
   for (int i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  std::thread mqtt_thread([&mqtt_io] {
+    auto guard = asio::make_work_guard(mqtt_io);
+    mqtt_io.run();
+  });
   io.run();
   for (auto& w : workers) w.join();
+  // The HTTP side is done; give MQTT connections a moment to take their DISCONNECT, then stop.
+  {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (mqtt_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  mqtt_io.stop();
+  mqtt_thread.join();
   blocking.join();
   (*dir)->database().close();
+  mqtt_io_owner.reset();  // nothing posts to it any more: the pool and the database writer are done
   spdlog::info("airfleet stopped; database closed cleanly");
   return 0;
 }

@@ -14,7 +14,18 @@ struct serve_settings {
   std::string data_dir = "./airfleet-data";
   std::string http_listen = "127.0.0.1:8080";
   std::string https_listen = "0.0.0.0:8443";  // the same API over TLS with the server certificate
-  std::string mqtt_listen = "0.0.0.0:8883";   // reserved: the broker comes with the MQTT issue
+  std::string mqtt_listen = "0.0.0.0:8883";   // MQTT over TLS, client certificates required
+  std::string mqtt_plain;                     // plain-TCP MQTT for development and benchmarks; off when empty
+  std::string mqtt_plain_policy;              // the IoT policy that judges plain-TCP clients (required with it)
+  std::size_t mqtt_max_connections = 100000;
+  std::size_t mqtt_max_packet_size = 128 * 1024 + 1024;
+  int mqtt_max_inflight = 100;                // unacknowledged QoS 1/2 deliveries per connection
+  int mqtt_receive_maximum = 100;             // unacknowledged QoS 2 publishes a client may send
+  std::size_t mqtt_max_queued_messages = 1000;  // per session
+  std::size_t mqtt_max_subscriptions = 50;      // per session
+  int mqtt_max_keep_alive = 1200;               // seconds
+  int mqtt_max_session_expiry = 3600;           // seconds a persistent session outlives its connection
+  std::size_t mqtt_max_retained = 500000;
   std::vector<std::string> tls_hostnames;     // extra subject alternative names for the server certificate
   std::string pki_key_type = "ec";            // ec (P-256) or rsa (2048) for the CA, server and device keys
   std::string region;                        // empty: the stored one, else us-east-1 at first start

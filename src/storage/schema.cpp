@@ -132,6 +132,27 @@ CREATE TABLE thing_principals (
 ) WITHOUT ROWID;
 CREATE INDEX thing_principals_by_principal ON thing_principals(principal, thing_name);
 )sql"},
+      {3, R"sql(
+-- MQTT persistent sessions: `state` is the broker's encoding of the session
+-- (expiry, subscriptions); messages queued for it while it was offline are
+-- rows of mqtt_queue in the order of `seq`.
+CREATE TABLE mqtt_sessions (
+  client_id TEXT PRIMARY KEY,
+  state     BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE mqtt_queue (
+  client_id TEXT NOT NULL,
+  seq       INTEGER NOT NULL,
+  message   BLOB NOT NULL,
+  PRIMARY KEY (client_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE mqtt_retained (
+  topic   TEXT PRIMARY KEY,
+  message BLOB NOT NULL
+) WITHOUT ROWID;
+)sql"},
   };
   return all;
 }

@@ -44,6 +44,7 @@ class statement {
   statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   statement& bind(int index, double value);
   statement& bind_null(int index);
+  statement& bind_blob(int index, std::string_view bytes);
   statement& bind(int index, const std::optional<std::string>& text) {
     return text ? bind(index, std::string_view(*text)) : bind_null(index);
   }
@@ -57,6 +58,7 @@ class statement {
   std::string text(int column) const;
   std::optional<std::string> optional_text(int column) const;
   std::int64_t integer(int column) const;
+  std::string blob(int column) const;
   double real(int column) const;
   bool is_null(int column) const;
 
