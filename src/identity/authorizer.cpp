@@ -3,11 +3,13 @@
 namespace airfleet::identity {
 
 connection_authorizer::connection_authorizer(identity& id, certificate cert, std::string client_id,
-                                             std::optional<std::string> source_ip)
+                                             std::optional<std::string> source_ip,
+                                             std::optional<std::map<std::string, std::string>> fields)
     : identity_(id),
       cert_(std::move(cert)),
       client_id_(std::move(client_id)),
       source_ip_(std::move(source_ip)),
+      fields_(std::move(fields)),
       resource_prefix_(id.resource_arn("", "")) {
   resource_prefix_.resize(resource_prefix_.size() - 1);  // drop the "/" of the empty resource
 }
@@ -31,9 +33,11 @@ core::result<void> connection_authorizer::refresh() {
   if (!current) return current.error();
   if (current->status != "ACTIVE")
     return core::make_error(errc::certificate_state, "Certificate " + cert_.id + " is " + current->status);
-  auto granted = identity_.grants_for(*current, client_id_, source_ip_);
+  auto granted = identity_.grants_for(*current, client_id_, source_ip_, fields_ ? &*fields_ : nullptr);
   if (!granted) return granted.error();
+  if (!fields_) fields_ = granted->context.certificate;
   cert_ = std::move(*current);
+  cert_.pem = {};  // not needed once the fields are known; a live connection keeps only what judges it
   grants_ = std::move(*granted);
   compiled_.clear();
   for (const auto& p : grants_.policies) compiled_.push_back(p.compiled.get());

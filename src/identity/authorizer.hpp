@@ -14,8 +14,11 @@ namespace airfleet::identity {
 
 class connection_authorizer {
  public:
+  // `fields`: the certificate's fields (pki::certificate_fields) when the
+  // caller has parsed it already, as the broker has after the TLS handshake.
   connection_authorizer(identity& id, certificate cert, std::string client_id,
-                        std::optional<std::string> source_ip = std::nullopt);
+                        std::optional<std::string> source_ip = std::nullopt,
+                        std::optional<std::map<std::string, std::string>> fields = std::nullopt);
   // A client without a certificate, judged by one named policy.
   connection_authorizer(identity& id, std::string policy, std::string client_id,
                         std::optional<std::string> source_ip = std::nullopt);
@@ -38,6 +41,7 @@ class connection_authorizer {
   std::optional<std::string> policy_;  // set: judged by this policy alone
   std::string client_id_;
   std::optional<std::string> source_ip_;
+  std::optional<std::map<std::string, std::string>> fields_;  // the certificate's, once known
   grants grants_;
   std::vector<const policy::compiled_policy*> compiled_;  // points into grants_
   std::string resource_prefix_;                           // "arn:aws:iot:<region>:<account>:"

@@ -1016,20 +1016,36 @@ core::result<certificate> identity::validate_device_certificate(X509* presented)
     auto ca_cert = pki::read_certificate(ca->pem);
     if (!ca_cert || !pki::signed_by(presented, ca_cert->get()))
       return core::make_error(errc::certificate_state, "Certificate " + id + " is not signed by its CA");
-  } else if (known->mode != "SNI_ONLY" && !pki::signed_by(presented, root_ca_.get())) {
-    return core::make_error(errc::certificate_state, "Certificate " + id + " is not signed by this server's CA");
+  } else if (known->mode != "SNI_ONLY") {
+    bool verified;
+    {
+      std::lock_guard lock(verified_mutex_);
+      verified = verified_by_root_.count(id) > 0;
+    }
+    if (!verified) {
+      if (!pki::signed_by(presented, root_ca_.get()))
+        return core::make_error(errc::certificate_state, "Certificate " + id + " is not signed by this server's CA");
+      std::lock_guard lock(verified_mutex_);
+      if (verified_by_root_.size() >= 200000) verified_by_root_.clear();
+      verified_by_root_.insert(id);
+    }
   }
   return known;
 }
 
 core::result<grants> identity::grants_for(const certificate& cert, const std::optional<std::string>& client_id,
-                                          const std::optional<std::string>& source_ip) {
-  auto x509 = pki::read_certificate(cert.pem);
-  if (!x509) return core::make_error(errc::internal, "stored certificate " + cert.id + " does not parse");
+                                          const std::optional<std::string>& source_ip,
+                                          const std::map<std::string, std::string>* fields) {
   grants out;
   auto& ctx = out.context;
+  if (fields) {
+    ctx.certificate = *fields;
+  } else {
+    auto x509 = pki::read_certificate(cert.pem);
+    if (!x509) return core::make_error(errc::internal, "stored certificate " + cert.id + " does not parse");
+    ctx.certificate = pki::certificate_fields(x509->get());
+  }
   ctx.client_id = client_id.value_or("");
-  ctx.certificate = pki::certificate_fields(x509->get());
   ctx.now = clock_.now();
   ctx.source_ip = source_ip;
   std::optional<std::string> thing;

@@ -45,6 +45,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -229,8 +230,11 @@ class identity {
   // (thing variables and thing-group policies only when the client id names
   // a thing attached to the certificate). The broker resolves this once per
   // connection and again after an identity_event.
+  // `fields`: the certificate's subject/issuer fields when the caller already
+  // has them (parsing the stored PEM again is the expensive part).
   core::result<grants> grants_for(const certificate& cert, const std::optional<std::string>& client_id,
-                                  const std::optional<std::string>& source_ip = std::nullopt);
+                                  const std::optional<std::string>& source_ip = std::nullopt,
+                                  const std::map<std::string, std::string>* fields = nullptr);
   // The grants of a client judged by one named policy instead of a
   // certificate (the broker's development plain-TCP listener).
   core::result<grants> grants_for_policy(const std::string& policy, const std::string& client_id,
@@ -279,6 +283,11 @@ class identity {
 
   std::mutex subscribers_mutex_;
   std::vector<std::function<void(const identity_event&)>> subscribers_;  // guarded by subscribers_mutex_
+
+  std::mutex verified_mutex_;
+  // Ids (SHA-256 of the DER) of certificates whose signature by the server's
+  // CA has been checked: the same bytes always give the same answer.
+  std::unordered_set<std::string> verified_by_root_;  // guarded by verified_mutex_
 
   std::mutex compiled_mutex_;
   // Compiled documents by "policy\nversion"; a version's document never changes.

@@ -12,6 +12,33 @@ namespace airfleet::mqtt {
 
 namespace json = boost::json;
 
+namespace {
+
+// A deque that costs one pointer until something is put in it (libstdc++'s
+// std::deque allocates ~600 bytes up front, per idle connection and session).
+template <class T>
+class lazy_deque {
+ public:
+  bool empty() const { return !d_ || d_->empty(); }
+  std::size_t size() const { return d_ ? d_->size() : 0; }
+  void push_back(T v) {
+    if (!d_) d_ = std::make_unique<std::deque<T>>();
+    d_->push_back(std::move(v));
+  }
+  T& front() { return d_->front(); }
+  void pop_front() {
+    d_->pop_front();
+    if (d_->empty()) d_.reset();
+  }
+  auto begin() { return d_ ? d_->begin() : typename std::deque<T>::iterator(); }
+  auto end() { return d_ ? d_->end() : typename std::deque<T>::iterator(); }
+
+ private:
+  std::unique_ptr<std::deque<T>> d_;
+};
+
+}  // namespace
+
 struct broker::message {
   std::string topic;
   bytes payload;
@@ -72,7 +99,7 @@ struct broker::session {
   std::uint32_t expiry = 0;  // seconds the session outlives its connection
   std::uint8_t level = protocol_level_3_1_1;
   std::map<std::string, sub_options> subs;  // by filter as subscribed
-  std::deque<item> queue;
+  lazy_deque<item> queue;
   std::map<std::uint16_t, in_flight> inflight;
   std::set<std::uint16_t> incoming_qos2;  // received, PUBREC sent, waiting for PUBREL
   std::uint16_t next_id = 1;
@@ -126,7 +153,7 @@ struct broker::connection {
     bool ready = false;
     std::function<void()> after;
   };
-  std::deque<held_ack> held;
+  lazy_deque<held_ack> held;
   std::size_t waiting_acks = 0;  // held acks not yet ready
 
   explicit connection(const codec_limits& limits) : reader(limits), codec(limits) {}

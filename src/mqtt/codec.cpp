@@ -720,6 +720,7 @@ core::result<std::optional<raw_frame>> frame_reader::next() {
   consumed_ += frame_size;
   if (consumed_ == buffer_.size()) {
     buffer_.clear();
+    if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();  // an idle connection keeps no burst's buffer
     consumed_ = 0;
   }
   return std::optional<raw_frame>{std::move(frame)};

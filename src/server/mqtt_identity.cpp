@@ -52,10 +52,12 @@ core::result<std::shared_ptr<mqtt::access>> mqtt_identity::resolve(const mqtt::p
     if (auto r = a.refresh(); !r) return r.error();
     return std::make_shared<identity_access>(std::move(a), "plain:" + plain_policy_);
   }
-  auto cert = identity_.validate_device_certificate(static_cast<X509*>(who.certificate.get()));
+  auto* presented = static_cast<X509*>(who.certificate.get());
+  auto cert = identity_.validate_device_certificate(presented);
   if (!cert) return cert.error();
   auto id = cert->id;
-  identity::connection_authorizer a(identity_, std::move(*cert), client_id, source_ip);
+  identity::connection_authorizer a(identity_, std::move(*cert), client_id, source_ip,
+                                    identity::pki::certificate_fields(presented));
   if (auto r = a.refresh(); !r) return r.error();
   return std::make_shared<identity_access>(std::move(a), id);
 }
