@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace airfleet::mqtt {
 
@@ -70,13 +71,11 @@ const char* presence_reason(reason_code code) {
     case reason_code::not_authorized: return "AUTH_ERROR";
     case reason_code::server_shutting_down: return "SERVER_INITIATED_DISCONNECT";
     case reason_code::administrative_action: return "SERVER_INITIATED_DISCONNECT";
-    case reason_code::packet_too_large:
-    case reason_code::malformed_packet:
-    case reason_code::protocol_error:
-    case reason_code::topic_name_invalid:
-    case reason_code::topic_alias_invalid:
-    case reason_code::receive_maximum_exceeded: return "MQTT_PROTOCOL_ERROR";
-    default: return "SERVER_ERROR";
+    case reason_code::unspecified_error:
+    case reason_code::implementation_specific_error:
+    case reason_code::server_unavailable:
+    case reason_code::server_busy: return "SERVER_ERROR";
+    default: return "CLIENT_ERROR";  // the client broke the protocol or a limit
   }
 }
 
@@ -1148,6 +1147,11 @@ void broker::register_service(std::string filter, service_handler handler) {
 }
 
 void broker::publish(std::string topic, bytes payload, qos q, bool retain) {
+  topic_limits any_length{std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max()};
+  if (!valid_topic_name(topic, any_length)) {
+    spdlog::warn("mqtt: not publishing to invalid topic name '{}'", topic);
+    return;
+  }
   auto m = std::make_shared<message>();
   m->topic = std::move(topic);
   m->payload = std::move(payload);
@@ -1195,8 +1199,14 @@ void broker::shutdown() {
 // ---------------------------------------------------------------------------
 // lifecycle events (AWS IoT's $aws/events/presence and subscriptions topics)
 
+// AWS IoT publishes no lifecycle events for client ids that cannot be part of
+// a topic name ('+', '#', or too long).
+bool broker::events_for(const std::string& client_id) const {
+  return !client_id.empty() && client_id.find_first_of("+#") == std::string::npos;
+}
+
 void broker::presence_event(const connection& c, bool connected, const std::string& reason) {
-  if (c.client_id.empty() || !c.acc) return;
+  if (!events_for(c.client_id) || !c.acc) return;
   json::object e{{"clientId", c.client_id},
                  {"timestamp", now_ms(clock_)},
                  {"eventType", connected ? "connected" : "disconnected"},
@@ -1215,6 +1225,7 @@ void broker::presence_event(const connection& c, bool connected, const std::stri
 }
 
 void broker::subscription_event(const connection& c, bool subscribed, const std::vector<std::string>& topics) {
+  if (!events_for(c.client_id)) return;
   json::array list;
   for (const auto& t : topics) list.emplace_back(t);
   json::object e{{"clientId", c.client_id},

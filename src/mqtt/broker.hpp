@@ -243,6 +243,7 @@ class broker {
   void flush_store(std::function<void()> then);
 
   // lifecycle events ($aws/events/...)
+  bool events_for(const std::string& client_id) const;
   void presence_event(const connection& c, bool connected, const std::string& reason);
   void subscription_event(const connection& c, bool subscribed, const std::vector<std::string>& topics);
 

@@ -19,6 +19,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <filesystem>
 #include <thread>
 
@@ -58,6 +59,9 @@ std::string url_host(const asio::ip::address& a) {
 }  // namespace
 
 int serve(const serve_settings& settings) {
+  // A peer that closes while we write must cost an error code, not the process
+  // (OpenSSL writes to TLS sockets with plain write(), without MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   auto http_addr = parse_host_port(settings.http_listen);
   if (!http_addr) {
     spdlog::critical("--http-listen must be HOST:PORT with a numeric address, not '{}'", settings.http_listen);
