@@ -267,17 +267,17 @@ asio::awaitable<void> transport::accept_loop(tcp::acceptor& acceptor, std::share
 }
 
 asio::awaitable<void> transport::run(std::shared_ptr<conn> c) {
-  ++open_;
+  ++*open_;
   struct closer {
-    transport& t;
+    std::shared_ptr<std::atomic<std::size_t>> open;
     std::shared_ptr<conn>& c;
     ~closer() {
       c->kill();
       boost::system::error_code ec;
       c->socket.close(ec);
-      --t.open_;
+      --*open;
     }
-  } guard{*this, c};
+  } guard{open_, c};
 
   peer who;
   {

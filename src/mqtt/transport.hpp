@@ -50,7 +50,7 @@ class transport {
   boost::asio::ip::tcp::endpoint listen(const std::string& host, std::uint16_t port, std::shared_ptr<SSL_CTX> tls);
   void start();  // accept loops and the broker's tick timer
   void stop();   // stop accepting; broker.shutdown(); connections then close
-  std::size_t open_connections() const { return open_.load(); }
+  std::size_t open_connections() const { return open_->load(); }
 
  private:
   class conn;
@@ -67,7 +67,9 @@ class transport {
   };
   std::vector<std::unique_ptr<listener>> listeners_;
   boost::asio::steady_timer tick_;
-  std::atomic<std::size_t> open_{0};  // read by other threads at shutdown
+  // Read by other threads at shutdown; shared with each connection's coroutine,
+  // which may be destroyed (unfinished) with the io_context after the transport.
+  std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
   bool stopping_ = false;
 };
 

@@ -161,7 +161,8 @@ int serve(const serve_settings& settings) {
   identities.subscribe([&](const identity::identity_event& e) {
     asio::post(mqtt_io, [&broker, subject = e.subject] { broker.identity_changed(subject); });
   });
-  mqtt::transport mqtt_transport(mqtt_io, broker);
+  auto mqtt_transport_owner = std::make_unique<mqtt::transport>(mqtt_io, broker);
+  auto& mqtt_transport = *mqtt_transport_owner;
   asio::ip::tcp::endpoint bound_mqtt;
   std::optional<asio::ip::tcp::endpoint> bound_mqtt_plain;
   try {
@@ -274,10 +275,8 @@ int serve(const serve_settings& settings) {
 
   std::vector<std::thread> workers;
   for (int i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
-  std::thread mqtt_thread([&mqtt_io] {
-    auto guard = asio::make_work_guard(mqtt_io);
-    mqtt_io.run();
-  });
+  auto mqtt_work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(mqtt_io.get_executor());
+  std::thread mqtt_thread([&mqtt_io] { mqtt_io.run(); });
   io.run();
   for (auto& w : workers) w.join();
   // The HTTP side is done; give MQTT connections a moment to take their DISCONNECT, then stop.
@@ -286,8 +285,17 @@ int serve(const serve_settings& settings) {
     while (mqtt_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Let the MQTT thread run out of work (every connection, accept loop and
+  // timer finished); stop it outright if that takes too long.
+  asio::post(mqtt_io, [&mqtt_work] { mqtt_work.reset(); });
+  {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!mqtt_io.stopped() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   mqtt_io.stop();
   mqtt_thread.join();
+  mqtt_transport_owner.reset();  // its acceptors and timer need the io_context still alive
   blocking.join();
   (*dir)->database().close();
   mqtt_io_owner.reset();  // nothing posts to it any more: the pool and the database writer are done
