@@ -41,15 +41,16 @@ class SettingsPrecedence(unittest.TestCase):
         creds = harness.read_credentials(server.credentials_file)
         self.assertEqual(creds["region"], "us-west-2")
 
-    def test_ready_file_reports_bound_port_and_nulls(self):
+    def test_ready_file_reports_bound_ports(self):
         server = self.start()
         self.assertRegex(server.ready["http_endpoint"], r"^http://127\.0\.0\.1:\d+$")
         self.assertNotEqual(server.ready["http_endpoint"].rsplit(":", 1)[1], "0")
         self.assertRegex(server.ready["https_endpoint"], r"^https://127\.0\.0\.1:\d+$")
         self.assertTrue(os.path.isfile(server.ready["root_ca"]))
-        for field in ("mqtt_host", "mqtt_port"):  # the broker is not built yet
-            self.assertIn(field, server.ready)
-            self.assertIsNone(server.ready[field])
+        self.assertEqual(server.ready["mqtt_host"], "127.0.0.1")
+        self.assertIsInstance(server.ready["mqtt_port"], int)
+        self.assertNotEqual(server.ready["mqtt_port"], 0)
+        self.assertIsNone(server.ready["mqtt_plain_port"])  # off unless asked for
         self.assertRegex(server.ready["account_id"], r"^\d{12}$")
 
     def test_bad_listen_address_fails_fast_with_a_message(self):
