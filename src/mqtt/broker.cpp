@@ -184,18 +184,42 @@ broker_stats broker::stats() const {
 
 namespace {
 
+// What a subscriber gets of a publish's properties (MQTT 5 section 3.3.2.3):
+// the rest (expiry, alias, subscription identifiers) is per delivery.
+properties forwarded(properties&& p) {
+  properties out;
+  out.payload_format_indicator = p.payload_format_indicator;
+  out.content_type = std::move(p.content_type);
+  out.response_topic = std::move(p.response_topic);
+  out.correlation_data = std::move(p.correlation_data);
+  out.user_properties = std::move(p.user_properties);
+  return out;
+}
+
+}  // namespace
+
 // A stored message: 8 bytes of expiry (epoch ms, big-endian, 0 = never), then
-// the message as an MQTT 5 PUBLISH (QoS and retain as it is to be delivered).
-std::string encode_stored(const publish_packet& p, std::int64_t expires_at_ms) {
+// the message as an MQTT 5 PUBLISH with the QoS and retain flag it is to be
+// delivered with and its subscription identifiers.
+std::string broker::stored_form(const message& m, qos q, bool retain, const std::vector<std::uint32_t>& ids) {
+  publish_packet p;
+  p.topic = m.topic;
+  p.payload = m.payload;
+  p.qos = q;
+  p.retain = retain;
+  p.packet_id = q == qos::at_most_once ? 0 : 1;
+  p.props = m.props;
+  p.props.subscription_identifiers = ids;
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((static_cast<std::uint64_t>(expires_at_ms) >> (56 - 8 * i)) & 0xFF);
+  auto at = static_cast<std::uint64_t>(m.expires_at_ms);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((at >> (56 - 8 * i)) & 0xFF);
   auto body = encode(p, protocol_level_5);
   out.append(body.begin(), body.end());
   return out;
 }
 
-std::optional<std::pair<publish_packet, std::int64_t>> decode_stored(const std::string& data) {
-  if (data.size() < 9) return std::nullopt;
+broker::message_ptr broker::from_stored(const std::string& data, std::vector<std::uint32_t>* ids) {
+  if (data.size() < 9) return nullptr;
   std::uint64_t at = 0;
   for (int i = 0; i < 8; ++i) at = (at << 8) | static_cast<unsigned char>(data[i]);
   codec_limits limits;
@@ -203,13 +227,20 @@ std::optional<std::pair<publish_packet, std::int64_t>> decode_stored(const std::
   frame_reader reader(limits);
   reader.append({reinterpret_cast<const std::uint8_t*>(data.data()) + 8, data.size() - 8});
   auto frame = reader.next();
-  if (!frame || !*frame) return std::nullopt;
-  auto p = decode(**frame, protocol_level_5, limits);
-  if (!p || !std::holds_alternative<publish_packet>(*p)) return std::nullopt;
-  return std::make_pair(std::get<publish_packet>(std::move(*p)), static_cast<std::int64_t>(at));
+  if (!frame || !*frame) return nullptr;
+  auto decoded = decode(**frame, protocol_level_5, limits);
+  if (!decoded || !std::holds_alternative<publish_packet>(*decoded)) return nullptr;
+  auto& p = std::get<publish_packet>(*decoded);
+  auto m = std::make_shared<message>();
+  m->topic = std::move(p.topic);
+  m->payload = std::move(p.payload);
+  m->qos = p.qos;
+  m->retain = p.retain;
+  m->expires_at_ms = static_cast<std::int64_t>(at);
+  if (ids) *ids = std::move(p.props.subscription_identifiers);
+  m->props = forwarded(std::move(p.props));
+  return m;
 }
-
-}  // namespace
 
 bool broker::persistent(const session& s) const { return s.expiry > 0; }
 
@@ -235,15 +266,7 @@ void broker::persist_queue(session& s) {
   auto store_item = [&](session::item& it) {
     if (it.seq != 0) return;
     it.seq = next_store_seq_++;
-    publish_packet p;
-    p.topic = it.m->topic;
-    p.payload = it.m->payload;
-    p.qos = it.qos;
-    p.retain = it.retain;
-    p.packet_id = it.qos == qos::at_most_once ? 0 : 1;
-    p.props = it.m->props;
-    p.props.subscription_identifiers = it.identifiers;
-    store_->put_message(s.client_id, it.seq, encode_stored(p, it.m->expires_at_ms));
+    store_->put_message(s.client_id, it.seq, stored_form(*it.m, it.qos, it.retain, it.identifiers));
   };
   for (auto& [id, f] : s.inflight) store_item(f.it);
   for (auto& it : s.queue) store_item(it);
@@ -294,33 +317,14 @@ core::result<void> broker::restore() {
   }
   for (const auto& row : snapshot->messages) {
     auto s = sessions_.find(row.client_id);
-    auto decoded = decode_stored(row.message);
-    if (s == sessions_.end() || !decoded) continue;
-    auto& [p, expires] = *decoded;
-    auto m = std::make_shared<message>();
-    m->topic = p.topic;
-    m->payload = std::move(p.payload);
-    m->qos = p.qos;
-    m->retain = p.retain;
-    m->expires_at_ms = expires;
-    auto ids = std::move(p.props.subscription_identifiers);
-    p.props.subscription_identifiers.clear();
-    m->props = std::move(p.props);
-    s->second->queue.push_back({m, p.qos, p.retain, std::move(ids), row.seq});
+    std::vector<std::uint32_t> ids;
+    auto m = from_stored(row.message, &ids);
+    if (s == sessions_.end() || !m) continue;
+    s->second->queue.push_back({m, m->qos, m->retain, std::move(ids), row.seq});
     next_store_seq_ = std::max(next_store_seq_, row.seq + 1);
   }
   for (const auto& row : snapshot->retained) {
-    auto decoded = decode_stored(row.message);
-    if (!decoded) continue;
-    auto& [p, expires] = *decoded;
-    auto m = std::make_shared<message>();
-    m->topic = p.topic;
-    m->payload = std::move(p.payload);
-    m->qos = p.qos;
-    m->retain = true;
-    m->expires_at_ms = expires;
-    m->props = std::move(p.props);
-    retained_[m->topic] = m;
+    if (auto m = from_stored(row.message, nullptr)) retained_[m->topic] = m;
   }
   spdlog::info("mqtt: restored {} sessions, {} queued messages, {} retained messages", snapshot->sessions.size(),
                snapshot->messages.size(), snapshot->retained.size());
@@ -367,8 +371,6 @@ void broker::closed(connection_id id) {
   }
   connections_.erase(it);
 }
-
-void broker::drained(connection_id) {}
 
 void broker::process(connection& c) {
   while (c.st == connection::state::awaiting_connect || c.st == connection::state::connected) {
@@ -613,22 +615,15 @@ void broker::on_publish(connection& c, publish_packet&& p) {
   m->origin = c.client_id;
   if (p.props.message_expiry_interval)
     m->expires_at_ms = now_ms(clock_) + static_cast<std::int64_t>(*p.props.message_expiry_interval) * 1000;
-  if (c.v5()) {
-    m->props.payload_format_indicator = p.props.payload_format_indicator;
-    m->props.content_type = std::move(p.props.content_type);
-    m->props.response_topic = std::move(p.props.response_topic);
-    m->props.correlation_data = std::move(p.props.correlation_data);
-    m->props.user_properties = std::move(p.props.user_properties);
-  }
+  if (c.v5()) m->props = forwarded(std::move(p.props));
   bool durable = false;
   if (m->retain) {
     set_retained(m);
     durable = store_ != nullptr;
   }
-  bool matched = route(m, &c.client_id);
-  durable = durable || pending_durable_;  // deliver() queued it for an offline persistent session
-  pending_durable_ = false;
-  auto reason = matched || !c.v5() ? reason_code::success : reason_code::no_matching_subscribers;
+  auto routed = route(m, &c.client_id);
+  durable = durable || routed.stored;  // queued for an offline persistent session
+  auto reason = routed.matched || !c.v5() ? reason_code::success : reason_code::no_matching_subscribers;
   if (p.qos == qos::at_least_once) send_ack(c, puback_packet{p.packet_id, reason, {}}, durable, nullptr);
   else if (p.qos == qos::exactly_once) {
     c.s->incoming_qos2.insert(p.packet_id);
@@ -648,19 +643,10 @@ void broker::set_retained(const message_ptr& m) {
     return;
   }
   retained_[m->topic] = m;
-  if (store_) {
-    publish_packet p;
-    p.topic = m->topic;
-    p.payload = m->payload;
-    p.qos = m->qos;
-    p.packet_id = m->qos == qos::at_most_once ? 0 : 1;
-    p.retain = true;
-    p.props = m->props;
-    store_->put_retained(m->topic, encode_stored(p, m->expires_at_ms));
-  }
+  if (store_) store_->put_retained(m->topic, stored_form(*m, m->qos, true, {}));
 }
 
-bool broker::route(const message_ptr& m, const std::string* origin) {
+broker::route_result broker::route(const message_ptr& m, const std::string* origin) {
   struct target {
     session* s;
     mqtt::qos qos;
@@ -719,8 +705,9 @@ bool broker::route(const message_ptr& m, const std::string* origin) {
       i = j;
     }
   }
-  for (auto& t : targets) deliver(*t.s, m, t.qos, t.retain, t.ids);
-  return !targets.empty();
+  route_result out{!targets.empty(), false};
+  for (auto& t : targets) out.stored = deliver(*t.s, m, t.qos, t.retain, t.ids) || out.stored;
+  return out;
 }
 
 bool broker::deliver(session& s, const message_ptr& m, qos granted, bool retain_flag,
@@ -733,26 +720,21 @@ bool broker::deliver(session& s, const message_ptr& m, qos granted, bool retain_
       return false;
     }
     if (q == qos::at_most_once) {
-      if (c.l->pending_bytes() > limits_.max_pending_bytes) {
-        ++stats_.dropped;
-        return false;
-      }
-      send_publish(c, *m, q, 0, retain_flag, false, ids);
-      return true;
+      if (c.l->pending_bytes() > limits_.max_pending_bytes) ++stats_.dropped;
+      else send_publish(c, *m, q, 0, retain_flag, false, ids);
+      return false;
     }
     if (s.queue.empty() && s.inflight.size() < c.send_window) {
       auto id = s.take_id();
       auto& f = s.inflight[id];
       f.it = {m, q, retain_flag, ids, 0};
       send_publish(c, *m, q, id, retain_flag, false, ids);
-      return true;
-    }
-    if (s.queue.size() >= limits_.max_queued_messages) {
+    } else if (s.queue.size() >= limits_.max_queued_messages) {
       ++stats_.dropped;
-      return false;
+    } else {
+      s.queue.push_back({m, q, retain_flag, ids, 0});
     }
-    s.queue.push_back({m, q, retain_flag, ids, 0});
-    return true;
+    return false;
   }
   if (q == qos::at_most_once || !persistent(s)) return false;
   if (s.queue.size() >= limits_.max_queued_messages) {
@@ -760,10 +742,8 @@ bool broker::deliver(session& s, const message_ptr& m, qos granted, bool retain_
     return false;
   }
   s.queue.push_back({m, q, retain_flag, ids, 0});
-  if (store_) {
-    persist_queue(s);
-    pending_durable_ = true;
-  }
+  if (!store_) return false;
+  persist_queue(s);
   return true;
 }
 
@@ -936,9 +916,8 @@ void broker::send_retained(connection& c, const std::string& filter, const sub_o
     // Retained messages sent because of a subscription keep their retain flag.
     std::vector<std::uint32_t> ids;
     if (o.identifier) ids.push_back(o.identifier);
-    deliver(*c.s, m, o.qos, true, ids);
+    deliver(*c.s, m, o.qos, true, ids);  // to its own, connected session: nothing is stored
   }
-  pending_durable_ = false;
   for (const auto& t : expired) {
     retained_.erase(t);
     if (store_) store_->delete_retained(t);
@@ -1067,11 +1046,7 @@ void broker::detach_session(connection& c, bool with_will) {
     m->retain = c.will->retain;
     m->origin = c.client_id;
     const auto& wp = c.will->props;
-    m->props.payload_format_indicator = wp.payload_format_indicator;
-    m->props.content_type = wp.content_type;
-    m->props.response_topic = wp.response_topic;
-    m->props.correlation_data = wp.correlation_data;
-    m->props.user_properties = wp.user_properties;
+    m->props = forwarded(properties(wp));
     if (wp.message_expiry_interval) m->expires_at_ms = s->ended_ms + std::int64_t{*wp.message_expiry_interval} * 1000;
     s->will = m;
     s->will_access = c.acc;
@@ -1098,7 +1073,6 @@ void broker::publish_will(session& s) {
   }
   if (m->retain) set_retained(m);
   route(m, &s.client_id);
-  pending_durable_ = false;
 }
 
 void broker::end_session(session& s) {
@@ -1159,7 +1133,6 @@ void broker::publish(std::string topic, bytes payload, qos q, bool retain) {
   m->retain = retain;
   if (retain) set_retained(m);
   route(m, nullptr);
-  pending_durable_ = false;
 }
 
 void broker::identity_changed(const std::string& subject) {

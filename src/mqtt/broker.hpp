@@ -177,8 +177,6 @@ class broker {
   void received(connection_id id, std::span<const std::uint8_t> bytes);
   void closed(connection_id id);
   void tick();  // timers: connect timeout, keep-alive, will delay, session expiry
-  // The link has written everything it had queued (lets queued QoS 0 go on).
-  void drained(connection_id id);
 
   // ---- services and the rest of the server -----------------------------
   // Publishes matching `filter` (e.g. "$aws/things/+/jobs/#") go to `handler`
@@ -218,7 +216,12 @@ class broker {
   void on_disconnect(connection& c, const disconnect_packet& p);
 
   // routing
-  bool route(const message_ptr& m, const std::string* origin_client);
+  struct route_result {
+    bool matched;  // some session was a target
+    bool stored;   // it was queued in the store for an offline persistent session
+  };
+  route_result route(const message_ptr& m, const std::string* origin_client);
+  // Returns whether it stored the message (for an offline persistent session).
   bool deliver(session& s, const message_ptr& m, qos granted, bool retain_flag,
                const std::vector<std::uint32_t>& sub_ids);
   void pump(session& s);
@@ -237,6 +240,8 @@ class broker {
   void publish_will(session& s);
 
   // persistence
+  static std::string stored_form(const message& m, qos q, bool retain, const std::vector<std::uint32_t>& ids);
+  static message_ptr from_stored(const std::string& data, std::vector<std::uint32_t>* ids);
   bool persistent(const session& s) const;
   void save_session(session& s);
   void persist_queue(session& s);
@@ -266,7 +271,6 @@ class broker {
   broker_stats stats_;
   std::int64_t next_store_seq_ = 1;
   std::uint64_t route_epoch_ = 0;
-  bool pending_durable_ = false;  // set by deliver() when it stored a message for an offline session
   bool shutting_down_ = false;
 };
 

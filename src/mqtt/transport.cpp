@@ -19,10 +19,8 @@ namespace {
 
 // The verdict on the certificate belongs to the broker's authenticator (the
 // chain may end at a CA registered a second ago); the handshake only needs
-// the peer to prove it holds the certificate's key.
-int accept_any_chain(int, X509_STORE_CTX*) { return 1; }
-// And OpenSSL need not build a chain it cannot complete (its trust store is
-// empty) before the callback above says yes: skip that work altogether.
+// the peer to prove it holds the certificate's key. So OpenSSL builds no
+// chain (its trust store is empty and it could not finish one anyway).
 int skip_chain_building(X509_STORE_CTX*, void*) { return 1; }
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
@@ -183,7 +181,7 @@ std::shared_ptr<SSL_CTX> transport::make_tls_context(const std::string& cert_cha
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_path.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx.get()) != 1)
     throw std::runtime_error("server key " + key_path + ": " + openssl_error());
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_chain);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_cert_verify_callback(ctx.get(), skip_chain_building, nullptr);
   SSL_CTX_set_mode(ctx.get(),
                    SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

@@ -20,10 +20,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-// File descriptors the sim keeps for itself (stdio, epoll, eventfd, timerfd,
-// the resolver, TLS files) on top of one socket per client.
-constexpr std::uint64_t reserved_descriptors = 64;
-
 // Who publishes where, and who listens.
 struct topology {
   std::size_t publishers = 0;
@@ -109,10 +105,7 @@ int run_bench(const bench_options& o) {
   if (o.duration <= 0 || o.warmup < 0) return fail("--duration must be positive and --warmup not negative");
 
   const std::uint64_t clients = topo.publishers + topo.subscribers;
-  const std::uint64_t open_files = raise_open_file_limit();
-  if (clients + reserved_descriptors > open_files)
-    return fail(std::to_string(clients) + " clients need more than this process's " + std::to_string(open_files) +
-                " open files (RLIMIT_NOFILE) minus " + std::to_string(reserved_descriptors) + " kept in reserve");
+  if (auto no_room = check_open_file_room(clients)) return fail(*no_room);
 
   std::random_device entropy;
   scoreboard board(entropy(), topo.publishers, topo.subscribers, topo.fanout, o.window);

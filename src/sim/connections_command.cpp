@@ -21,9 +21,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-// File descriptors the sim keeps for itself on top of one socket per client.
-constexpr std::uint64_t reserved_descriptors = 64;
-
 struct memory_figures {
   std::optional<std::int64_t> broker_rss_kib;
   std::optional<tcp_sockstat> sockstat;
@@ -55,11 +52,7 @@ int run_connections(const connections_options& o) {
     return 2;
   };
   if (o.count == 0) return fail("--count must be at least 1");
-  const std::uint64_t open_files = raise_open_file_limit();
-  if (o.count + reserved_descriptors > open_files)
-    return fail("--count " + std::to_string(o.count) + " needs more than this process's " + std::to_string(open_files) +
-                " open files (RLIMIT_NOFILE) minus " + std::to_string(reserved_descriptors) +
-                " kept in reserve; at most " + std::to_string(open_files - reserved_descriptors));
+  if (auto no_room = check_open_file_room(o.count)) return fail("--count: " + *no_room);
   if (o.connection.source_addresses.empty() && o.count > 20000)
     spdlog::warn("{} connections from one source address may run out of ephemeral ports; see --source-addresses",
                  o.count);

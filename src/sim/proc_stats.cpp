@@ -139,3 +139,16 @@ std::uint64_t raise_open_file_limit() {
 }
 
 }  // namespace airfleet::sim
+
+namespace airfleet::sim {
+
+std::optional<std::string> check_open_file_room(std::uint64_t sockets) {
+  constexpr std::uint64_t reserved = 64;
+  const std::uint64_t open_files = raise_open_file_limit();
+  if (sockets + reserved <= open_files) return std::nullopt;
+  return std::to_string(sockets) + " connections need more than this process's " + std::to_string(open_files) +
+         " open files (RLIMIT_NOFILE) minus " + std::to_string(reserved) + " kept in reserve; at most " +
+         std::to_string(open_files > reserved ? open_files - reserved : 0);
+}
+
+}  // namespace airfleet::sim

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace airfleet::sim {
 
@@ -43,5 +44,10 @@ std::optional<std::int64_t> socket_slab_bytes();
 // Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the
 // limit now in force.
 std::uint64_t raise_open_file_limit();
+
+// Raises the limit as above and checks that `sockets` client sockets fit under
+// it with a reserve for the process's own descriptors (stdio, epoll, eventfd,
+// timers, the resolver, TLS files); nullopt when they fit, else why not.
+std::optional<std::string> check_open_file_room(std::uint64_t sockets);
 
 }  // namespace airfleet::sim
