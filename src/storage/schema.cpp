@@ -153,6 +153,76 @@ CREATE TABLE mqtt_retained (
   message BLOB NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+      {4, R"sql(
+-- IoT Jobs. A job's targets and configuration live in `spec` (the engine's
+-- encoding); its jobProcessDetails counters and rollout state are columns,
+-- changed in the same transaction as the executions they count.
+CREATE TABLE jobs (
+  job_id          TEXT PRIMARY KEY,
+  status          TEXT NOT NULL,
+  selection       TEXT NOT NULL,
+  spec            TEXT NOT NULL,
+  reason_code     TEXT,
+  comment         TEXT,
+  force_canceled  INTEGER NOT NULL DEFAULT 0,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  completed_ms    INTEGER,
+  n_queued        INTEGER NOT NULL DEFAULT 0,
+  n_in_progress   INTEGER NOT NULL DEFAULT 0,
+  n_succeeded     INTEGER NOT NULL DEFAULT 0,
+  n_failed        INTEGER NOT NULL DEFAULT 0,
+  n_rejected      INTEGER NOT NULL DEFAULT 0,
+  n_timed_out     INTEGER NOT NULL DEFAULT 0,
+  n_canceled      INTEGER NOT NULL DEFAULT 0,
+  n_removed       INTEGER NOT NULL DEFAULT 0,
+  pending_targets INTEGER NOT NULL DEFAULT 0,
+  rollout_stopped INTEGER NOT NULL DEFAULT 0,
+  rate            INTEGER NOT NULL DEFAULT 0,
+  window_start_ms INTEGER NOT NULL DEFAULT 0,
+  window_count    INTEGER NOT NULL DEFAULT 0,
+  notified_since_increase  INTEGER NOT NULL DEFAULT 0,
+  succeeded_since_increase INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX jobs_by_status ON jobs(status, job_id);
+
+-- Things a job will roll out to and has not yet: drained at the rollout rate.
+CREATE TABLE job_targets (
+  job_id     TEXT NOT NULL,
+  thing_name TEXT NOT NULL,
+  PRIMARY KEY (job_id, thing_name)
+) WITHOUT ROWID;
+
+-- `deadline_ms` is the nearer of the in-progress and step deadlines.
+CREATE TABLE job_executions (
+  job_id           TEXT NOT NULL,
+  thing_name       TEXT NOT NULL,
+  execution_number INTEGER NOT NULL,
+  status           TEXT NOT NULL,
+  status_details   TEXT NOT NULL,
+  force_canceled   INTEGER NOT NULL DEFAULT 0,
+  queued_ms        INTEGER NOT NULL,
+  started_ms       INTEGER,
+  updated_ms       INTEGER NOT NULL,
+  version          INTEGER NOT NULL,
+  in_progress_deadline_ms INTEGER,
+  step_deadline_ms INTEGER,
+  deadline_ms      INTEGER,
+  retries_failed   INTEGER NOT NULL DEFAULT 0,
+  retries_timed_out INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, thing_name, execution_number)
+) WITHOUT ROWID;
+CREATE INDEX job_executions_by_thing ON job_executions(thing_name, job_id);
+CREATE INDEX job_executions_pending ON job_executions(thing_name, queued_ms)
+  WHERE status IN ('QUEUED', 'IN_PROGRESS');
+CREATE INDEX job_executions_due ON job_executions(deadline_ms) WHERE deadline_ms IS NOT NULL;
+
+CREATE TABLE job_templates (
+  template_id TEXT PRIMARY KEY,
+  spec        TEXT NOT NULL,
+  created_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
   };
   return all;
 }
