@@ -3,6 +3,7 @@
 #include "auth/sigv4.hpp"
 #include "aws/input.hpp"
 #include "identity/errors.hpp"
+#include "jobs/errors.hpp"
 #include "registry/errors.hpp"
 #include "storage/sqlite.hpp"
 
@@ -38,6 +39,22 @@ wire_error to_wire(const core::error& e) {
       case ie::limit_exceeded: return {s::gone, "LimitExceededException", e.message, e.details};
       case ie::certificate_validation: return {s::bad_request, "CertificateValidationException", e.message, e.details};
       case ie::internal: break;
+    }
+  } else if (cat == jobs::make_error_code(jobs::errc::not_found).category()) {
+    // The jobs engine's details carry the execution state for the MQTT
+    // rejections (jobs_mqtt.cpp); rest-json errors do not include it.
+    using je = jobs::errc;
+    switch (static_cast<je>(e.code.value())) {
+      case je::not_found: return {s::not_found, "ResourceNotFoundException", e.message, {}};
+      case je::already_exists: return {s::conflict, "ResourceAlreadyExistsException", e.message, {}};
+      case je::conflict: return {s::conflict, "ConflictException", e.message, {}};
+      case je::invalid_request: return {s::bad_request, "InvalidRequestException", e.message, {}};
+      case je::invalid_state_transition:
+        return {s::conflict, "InvalidStateTransitionException", e.message, {}};
+      case je::version_conflict: return {s::conflict, "VersionConflictException", e.message, {}};
+      case je::terminal_state: return {s::gone, "TerminalStateException", e.message, {}};
+      case je::limit_exceeded: return {s::gone, "LimitExceededException", e.message, {}};
+      case je::internal: break;
     }
   } else if (cat == auth::make_error_code(auth::errc::invalid_signature).category()) {
     switch (static_cast<auth::errc>(e.code.value())) {

@@ -32,8 +32,9 @@ std::vector<std::pair<std::string, std::string>> form_params(std::string_view te
 }
 }  // namespace
 
-gateway::gateway(auth::authenticator& authenticator, iot_api& iot, asio::thread_pool& blocking, settings s)
-    : authenticator_(authenticator), iot_(iot), blocking_(blocking), settings_(std::move(s)) {}
+gateway::gateway(auth::authenticator& authenticator, iot_api& iot, iot_api& jobs_data, asio::thread_pool& blocking,
+                 settings s)
+    : authenticator_(authenticator), iot_(iot), jobs_data_(jobs_data), blocking_(blocking), settings_(std::move(s)) {}
 
 http::response gateway::transport_error(bhttp::status status, std::string_view code, std::string_view message,
                                         const http::request_context&) const {
@@ -79,19 +80,9 @@ asio::awaitable<http::response> gateway::handle(http::request& request, http::re
     co_return json_error(wire, request.version());
   }
 
-  if (claim->service == "execute-api" || claim->service == "iot") {
-    auto m = iot_.find(request.method(), path);
-    if (!m) {
-      ctx.operation = "Unknown";
-      co_return json_error(m.error(), request.version());
-    }
-    ctx.operation = m->route->operation;
-    if (!m->route->mutating) co_return iot_.invoke(*m, request);
-    // Writes wait for a group commit: run them off the I/O threads.
-    co_return co_await asio::co_spawn(
-        blocking_, [this, &m, &request]() -> asio::awaitable<http::response> { co_return iot_.invoke(*m, request); },
-        asio::use_awaitable);
-  }
+  if (claim->service == "execute-api" || claim->service == "iot")
+    co_return co_await rest_json(iot_, request, ctx, path);
+  if (claim->service == "iot-jobs-data") co_return co_await rest_json(jobs_data_, request, ctx, path);
   if (xml) {
     ctx.operation = "GetCallerIdentity";
     co_return sts(request, ctx, *who);
@@ -100,6 +91,21 @@ asio::awaitable<http::response> gateway::handle(http::request& request, http::re
   co_return json_error(core::make_error(errc::unsupported_service,
                                         "Service '" + claim->service + "' is not served by this endpoint yet"),
                        request.version());
+}
+
+asio::awaitable<http::response> gateway::rest_json(const iot_api& api, http::request& request,
+                                                   http::request_context& ctx, std::string_view path) {
+  auto m = api.find(request.method(), path);
+  if (!m) {
+    ctx.operation = "Unknown";
+    co_return json_error(m.error(), request.version());
+  }
+  ctx.operation = m->route->operation;
+  if (!m->route->mutating) co_return api.invoke(*m, request);
+  // Writes wait for a group commit: run them off the I/O threads.
+  co_return co_await asio::co_spawn(
+      blocking_, [&api, &m, &request]() -> asio::awaitable<http::response> { co_return api.invoke(*m, request); },
+      asio::use_awaitable);
 }
 
 http::response gateway::sts(const http::request& request, const http::request_context& ctx,

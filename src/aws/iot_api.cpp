@@ -98,17 +98,16 @@ std::vector<std::string> split_path(std::string_view raw_path) {
 
 }  // namespace
 
-iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings_(std::move(s)) {
-  auto& r = registry_;
+void add_registry_operations(iot_api& api, registry::registry& r, iot_api::settings s) {
 
   // Things
-  add(verb::post, "/things/{thingName}", "CreateThing", true, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::post, "/things/{thingName}", "CreateThing", true, [&r](const input& in) -> core::result<json::object> {
     TRY(type, in.string("thingTypeName"));
     TRY(payload, attribute_payload_in(in.body(), ""));
     TRY(t, r.create_thing({in.path("thingName"), type, payload}));
     return json::object{{"thingName", t.name}, {"thingArn", t.arn}, {"thingId", t.id}};
   });
-  add(verb::get, "/things/{thingName}", "DescribeThing", false, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::get, "/things/{thingName}", "DescribeThing", false, [&r](const input& in) -> core::result<json::object> {
     TRY(t, r.describe_thing(in.path("thingName")));
     json::object o{{"defaultClientId", t.name}, {"thingName", t.name}, {"thingId", t.id}, {"thingArn", t.arn}};
     if (t.type_name) o["thingTypeName"] = *t.type_name;
@@ -116,7 +115,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
     o["version"] = t.version;
     return o;
   });
-  add(verb::patch, "/things/{thingName}", "UpdateThing", true, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::patch, "/things/{thingName}", "UpdateThing", true, [&r](const input& in) -> core::result<json::object> {
     TRY(type, in.string("thingTypeName"));
     TRY(remove, in.boolean("removeThingType"));
     TRY(payload, attribute_payload_in(in.body(), ""));
@@ -125,12 +124,12 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
       return d.error();
     return json::object{};
   });
-  add(verb::delete_, "/things/{thingName}", "DeleteThing", true, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::delete_, "/things/{thingName}", "DeleteThing", true, [&r](const input& in) -> core::result<json::object> {
     TRY(expected, expected_version_query(in));
     if (auto d = r.delete_thing(in.path("thingName"), expected); !d) return d.error();
     return json::object{};
   });
-  add(verb::get, "/things", "ListThings", false, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::get, "/things", "ListThings", false, [&r](const input& in) -> core::result<json::object> {
     TRY(page, token_page(in));
     TRY(prefix, in.query_bool("usePrefixAttributeValue"));
     registry::list_things_request req{in.query("attributeName"), in.query("attributeValue"), prefix.value_or(false),
@@ -147,7 +146,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
   });
 
   // Thing types
-  add(verb::post, "/thing-types/{thingTypeName}", "CreateThingType", true,
+  api.add(verb::post, "/thing-types/{thingTypeName}", "CreateThingType", true,
       [&r](const input& in) -> core::result<json::object> {
         registry::create_thing_type_request req{in.path("thingTypeName"), {}, {}, {}};
         TRY(props, in.object_member("thingTypeProperties"));
@@ -167,13 +166,13 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
         TRY(t, r.create_thing_type(req));
         return json::object{{"thingTypeName", t.name}, {"thingTypeArn", t.arn}, {"thingTypeId", t.id}};
       });
-  add(verb::get, "/thing-types/{thingTypeName}", "DescribeThingType", false,
+  api.add(verb::get, "/thing-types/{thingTypeName}", "DescribeThingType", false,
       [&r](const input& in) -> core::result<json::object> {
         TRY(t, r.describe_thing_type(in.path("thingTypeName")));
         return json::object{{"thingTypeName", t.name}, {"thingTypeId", t.id}, {"thingTypeArn", t.arn},
                             {"thingTypeProperties", type_properties(t)}, {"thingTypeMetadata", type_metadata(t)}};
       });
-  add(verb::get, "/thing-types", "ListThingTypes", false, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::get, "/thing-types", "ListThingTypes", false, [&r](const input& in) -> core::result<json::object> {
     TRY(page, token_page(in));
     TRY(result, r.list_thing_types(in.query("thingTypeName"), page));
     return page_json("thingTypes", result, [](const registry::thing_type& t) {
@@ -181,20 +180,20 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
                           {"thingTypeProperties", type_properties(t)}, {"thingTypeMetadata", type_metadata(t)}};
     });
   });
-  add(verb::post, "/thing-types/{thingTypeName}/deprecate", "DeprecateThingType", true,
+  api.add(verb::post, "/thing-types/{thingTypeName}/deprecate", "DeprecateThingType", true,
       [&r](const input& in) -> core::result<json::object> {
         TRY(undo, in.boolean("undoDeprecate"));
         if (auto d = r.deprecate_thing_type(in.path("thingTypeName"), undo.value_or(false)); !d) return d.error();
         return json::object{};
       });
-  add(verb::delete_, "/thing-types/{thingTypeName}", "DeleteThingType", true,
+  api.add(verb::delete_, "/thing-types/{thingTypeName}", "DeleteThingType", true,
       [&r](const input& in) -> core::result<json::object> {
         if (auto d = r.delete_thing_type(in.path("thingTypeName")); !d) return d.error();
         return json::object{};
       });
 
   // Thing groups
-  add(verb::post, "/thing-groups/{thingGroupName}", "CreateThingGroup", true,
+  api.add(verb::post, "/thing-groups/{thingGroupName}", "CreateThingGroup", true,
       [&r](const input& in) -> core::result<json::object> {
         registry::create_thing_group_request req{in.path("thingGroupName"), {}, {}, {}, {}};
         TRY(parent, in.string("parentGroupName"));
@@ -211,7 +210,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
         TRY(g, r.create_thing_group(req));
         return json::object{{"thingGroupName", g.name}, {"thingGroupArn", g.arn}, {"thingGroupId", g.id}};
       });
-  add(verb::get, "/thing-groups/{thingGroupName}", "DescribeThingGroup", false,
+  api.add(verb::get, "/thing-groups/{thingGroupName}", "DescribeThingGroup", false,
       [&r](const input& in) -> core::result<json::object> {
         TRY(g, r.describe_thing_group(in.path("thingGroupName")));
         json::object props;
@@ -227,7 +226,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
                             {"version", g.version}, {"thingGroupProperties", std::move(props)},
                             {"thingGroupMetadata", std::move(meta)}};
       });
-  add(verb::patch, "/thing-groups/{thingGroupName}", "UpdateThingGroup", true,
+  api.add(verb::patch, "/thing-groups/{thingGroupName}", "UpdateThingGroup", true,
       [&r](const input& in) -> core::result<json::object> {
         registry::update_thing_group_request req{in.path("thingGroupName"), {}, {}, {}};
         TRY(props, in.object_member("thingGroupProperties"));
@@ -241,13 +240,13 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
         TRY(version, r.update_thing_group(req));
         return json::object{{"version", version}};
       });
-  add(verb::delete_, "/thing-groups/{thingGroupName}", "DeleteThingGroup", true,
+  api.add(verb::delete_, "/thing-groups/{thingGroupName}", "DeleteThingGroup", true,
       [&r](const input& in) -> core::result<json::object> {
         TRY(expected, expected_version_query(in));
         if (auto d = r.delete_thing_group(in.path("thingGroupName"), expected); !d) return d.error();
         return json::object{};
       });
-  add(verb::get, "/thing-groups", "ListThingGroups", false, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::get, "/thing-groups", "ListThingGroups", false, [&r](const input& in) -> core::result<json::object> {
     TRY(page, token_page(in));
     TRY(recursive, in.query_bool("recursive"));
     TRY(result, r.list_thing_groups({in.query("parentGroup"), in.query("namePrefixFilter"), recursive, page}));
@@ -262,19 +261,19 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
     if (!thing_name && !thing_arn) return invalid_input("Either thingName or thingArn is required");
     return std::pair{group_name ? *group_name : *group_arn, thing_name ? *thing_name : *thing_arn};
   };
-  add(verb::put, "/thing-groups/addThingToThingGroup", "AddThingToThingGroup", true,
+  api.add(verb::put, "/thing-groups/addThingToThingGroup", "AddThingToThingGroup", true,
       [&r, membership](const input& in) -> core::result<json::object> {
         TRY(m, membership(in));
         if (auto d = r.add_thing_to_group(m.first, m.second); !d) return d.error();
         return json::object{};
       });
-  add(verb::put, "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup", true,
+  api.add(verb::put, "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup", true,
       [&r, membership](const input& in) -> core::result<json::object> {
         TRY(m, membership(in));
         if (auto d = r.remove_thing_from_group(m.first, m.second); !d) return d.error();
         return json::object{};
       });
-  add(verb::put, "/thing-groups/updateThingGroupsForThing", "UpdateThingGroupsForThing", true,
+  api.add(verb::put, "/thing-groups/updateThingGroupsForThing", "UpdateThingGroupsForThing", true,
       [&r](const input& in) -> core::result<json::object> {
         TRY(thing, in.string("thingName"));
         if (!thing) return invalid_input("Member 'thingName' is required");
@@ -286,14 +285,14 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
           return d.error();
         return json::object{};
       });
-  add(verb::get, "/thing-groups/{thingGroupName}/things", "ListThingsInThingGroup", false,
+  api.add(verb::get, "/thing-groups/{thingGroupName}/things", "ListThingsInThingGroup", false,
       [&r](const input& in) -> core::result<json::object> {
         TRY(page, token_page(in));
         TRY(recursive, in.query_bool("recursive"));
         TRY(result, r.list_things_in_group(in.path("thingGroupName"), recursive.value_or(false), page));
         return page_json("things", result, [](const std::string& n) { return json::value(n); });
       });
-  add(verb::get, "/things/{thingName}/thing-groups", "ListThingGroupsForThing", false,
+  api.add(verb::get, "/things/{thingName}/thing-groups", "ListThingGroupsForThing", false,
       [&r](const input& in) -> core::result<json::object> {
         TRY(page, token_page(in));
         TRY(result, r.list_groups_for_thing(in.path("thingName"), page));
@@ -301,14 +300,14 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
       });
 
   // Tags
-  add(verb::post, "/tags", "TagResource", true, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::post, "/tags", "TagResource", true, [&r](const input& in) -> core::result<json::object> {
     TRY(arn, in.string("resourceArn"));
     if (!arn) return invalid_input("Member 'resourceArn' is required");
     TRY(tags, tags_in(in.body()));
     if (auto d = r.tag_resource(*arn, tags); !d) return d.error();
     return json::object{};
   });
-  add(verb::post, "/untag", "UntagResource", true, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::post, "/untag", "UntagResource", true, [&r](const input& in) -> core::result<json::object> {
     TRY(arn, in.string("resourceArn"));
     if (!arn) return invalid_input("Member 'resourceArn' is required");
     TRY(keys, in.string_list("tagKeys"));
@@ -316,7 +315,7 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
     if (auto d = r.untag_resource(*arn, *keys); !d) return d.error();
     return json::object{};
   });
-  add(verb::get, "/tags", "ListTagsForResource", false, [&r](const input& in) -> core::result<json::object> {
+  api.add(verb::get, "/tags", "ListTagsForResource", false, [&r](const input& in) -> core::result<json::object> {
     auto arn = in.query("resourceArn");
     if (!arn) return invalid_input("Query parameter 'resourceArn' is required");
     TRY(page, token_page(in));
@@ -327,11 +326,11 @@ iot_api::iot_api(registry::registry& reg, settings s) : registry_(reg), settings
   });
 
   // Endpoint
-  add(verb::get, "/endpoint", "DescribeEndpoint", false, [this](const input& in) -> core::result<json::object> {
+  api.add(verb::get, "/endpoint", "DescribeEndpoint", false, [s](const input& in) -> core::result<json::object> {
     auto type = in.query("endpointType").value_or("iot:Data");
     if (type != "iot:Data" && type != "iot:Data-ATS" && type != "iot:CredentialProvider" && type != "iot:Jobs")
       return invalid_input("endpointType must be one of iot:Data, iot:Data-ATS, iot:CredentialProvider, iot:Jobs");
-    return json::object{{"endpointAddress", settings_.endpoint_address}};
+    return json::object{{"endpointAddress", s.endpoint_address}};
   });
 }
 

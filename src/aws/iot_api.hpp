@@ -1,8 +1,10 @@
-// The AWS IoT control plane (service model `iot`, signed as `execute-api`):
+// A rest-json API's operations (the IoT control plane `iot`, signed as
+// `execute-api`, and the jobs data plane `iot-jobs-data` each have one):
 // each operation's method and URI template from the service model, its
 // members read from path, query, headers and JSON body, an engine call, and
-// the response shape. Registry operations for now; later issues add
-// certificates, policies and jobs here.
+// the response shape. The registry's operations are here; identity
+// (iot_identity_api), jobs (iot_jobs_api) and the jobs data plane
+// (jobs_data_api) add theirs.
 #pragma once
 
 #include "core/error.hpp"
@@ -25,7 +27,6 @@ class iot_api {
   struct settings {
     std::string endpoint_address;  // what DescribeEndpoint returns (the MQTT host)
   };
-  iot_api(registry::registry& registry, settings s);
 
   struct route {
     boost::beast::http::verb method;
@@ -50,9 +51,10 @@ class iot_api {
   void add(boost::beast::http::verb method, std::string_view pattern, std::string operation, bool mutating,
            std::function<core::result<boost::json::object>(const input&)> call);
 
-  registry::registry& registry_;
-  settings settings_;
   std::vector<route> routes_;
 };
+
+// The registry's operations (things, types, groups, DescribeEndpoint).
+void add_registry_operations(iot_api& api, registry::registry& registry, iot_api::settings s);
 
 }  // namespace airfleet::aws

@@ -1194,11 +1194,16 @@ core::result<page<execution>> engine::list_executions_for_thing(const list_execu
     return invalid("maxResults must be between 1 and " + std::to_string(m.settings.max_results));
   std::optional<std::string> status;
   if (request.status) status = std::string(to_string(*request.status));
-  std::string query = "ForThing|" + request.key + "|" + status.value_or("");
+  std::string query = "ForThing|" + request.key + "|" + status.value_or("") + "|" + request.job_id.value_or("");
   auto after = decode_after(m.tokens, query, request.next_token);
   if (!after) return after.error();
-  auto rows = m.read<std::vector<execution_row>>(
-      [&](jobs_reader& r) { return r.executions_for_thing(request.key, status, *after, limit + 1); });
+  auto rows = m.read<std::vector<execution_row>>([&](jobs_reader& r) -> core::result<std::vector<execution_row>> {
+    if (!request.job_id) return r.executions_for_thing(request.key, status, *after, limit + 1);
+    JOBS_TRY(e, r.latest_execution(*request.job_id, request.key));
+    std::vector<execution_row> one;
+    if (e && (!status || e->status == *status) && (!*after || e->job_id > **after)) one.push_back(std::move(*e));
+    return one;
+  });
   if (!rows) return rows.error();
   page<execution> out;
   for (const auto& e : *rows) {
@@ -1309,7 +1314,7 @@ core::result<job_template> engine::create_template(const std::string& id, const 
   auto r = m.write<storage::job_template_row>(
       [&](jobs_writer& w, std::vector<event>&) -> core::result<storage::job_template_row> {
         JOBS_TRY(existing, w.find_template(id));
-        if (existing) return core::make_error(errc::already_exists, "Job template " + id + " already exists");
+        if (existing) return core::make_error(errc::conflict, "Job template " + id + " already exists");
         storage::job_template_row row{id, encoded, m.now_ms()};
         JOBS_CHECK(w.insert_template(row));
         return row;

@@ -721,7 +721,9 @@ TEST_F(engine_test, templates_supply_what_a_job_leaves_out) {
   auto t = jobs_->create_template("fw", c, std::nullopt);
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(t->arn, "arn:aws:iot:us-east-1:123456789012:jobtemplate/fw");
-  EXPECT_FALSE(jobs_->create_template("fw", c, std::nullopt));
+  auto taken = jobs_->create_template("fw", c, std::nullopt);
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error().code, make_error_code(errc::conflict));
   create_job_request r;
   r.job_id = "from-template";
   r.targets = {thing_arn("dev1")};

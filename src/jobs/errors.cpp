@@ -12,6 +12,7 @@ class category final : public std::error_category {
     switch (static_cast<errc>(ev)) {
       case errc::not_found: return "resource not found";
       case errc::already_exists: return "resource already exists";
+      case errc::conflict: return "conflict";
       case errc::invalid_request: return "invalid request";
       case errc::invalid_state_transition: return "invalid state transition";
       case errc::version_conflict: return "version conflict";

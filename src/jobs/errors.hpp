@@ -9,7 +9,8 @@ namespace airfleet::jobs {
 
 enum class errc {
   not_found = 1,             // ResourceNotFoundException / ResourceNotFound
-  already_exists,            // ResourceAlreadyExistsException (jobs) / ConflictException (templates)
+  already_exists,            // ResourceAlreadyExistsException (a job id in use)
+  conflict,                  // ConflictException (a job template id in use)
   invalid_request,           // InvalidRequestException / InvalidRequest
   invalid_state_transition,  // InvalidStateTransitionException / InvalidStateTransition
   version_conflict,          // VersionConflictException / VersionMismatch

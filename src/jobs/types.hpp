@@ -181,6 +181,7 @@ struct list_jobs_request {
 struct list_executions_request {
   std::string key;  // the job id (for a job) or the thing name (for a thing)
   std::optional<execution_status> status;
+  std::optional<std::string> job_id;  // for a thing: only this job's execution
   std::optional<int> max_results;
   std::optional<std::string> next_token;
 };

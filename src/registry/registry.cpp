@@ -311,9 +311,11 @@ core::result<void> registry::update_thing(const update_thing_request& request) {
 
 core::result<void> registry::delete_thing(const std::string& name, std::optional<std::int64_t> expected_version) {
   if (auto r = check_name("Thing name", name); !r) return r.error();
-  return engine_result(store_.transact([&](registry_writer& w) -> core::result<void> {
+  bool existed = false;
+  auto r = engine_result(store_.transact([&](registry_writer& w) -> core::result<void> {
     auto found = w.find_thing(name);
     if (!found) return found.error();
+    existed = found->has_value();
     if (!*found) return {};
     if (expected_version && *expected_version != (*found)->version)
       return core::make_error(errc::version_conflict,
@@ -324,6 +326,8 @@ core::result<void> registry::delete_thing(const std::string& name, std::optional
       return invalid("Cannot delete. Thing " + name + " is still attached to one or more principals");
     return w.delete_thing(name);
   }));
+  if (r && existed) tell(membership_change::kind::thing_deleted, name);
+  return r;
 }
 
 core::result<page<thing>> registry::list_things(const list_things_request& request) {
@@ -689,8 +693,10 @@ core::result<void> registry::add_thing_to_group(const std::string& group_ref, co
   if (!thing) return thing.error();
   if (auto r = check_name("Thing group name", *group); !r) return r.error();
   if (auto r = check_name("Thing name", *thing); !r) return r.error();
-  return engine_result(store_.transact(
+  auto r = engine_result(store_.transact(
       [&](registry_writer& w) { return add_member(w, *group, *thing, settings_.limits); }));
+  if (r) tell(membership_change::kind::joined, *thing, *group);
+  return r;
 }
 
 core::result<void> registry::remove_thing_from_group(const std::string& group_ref, const std::string& thing_ref) {
@@ -700,7 +706,9 @@ core::result<void> registry::remove_thing_from_group(const std::string& group_re
   if (!thing) return thing.error();
   if (auto r = check_name("Thing group name", *group); !r) return r.error();
   if (auto r = check_name("Thing name", *thing); !r) return r.error();
-  return engine_result(store_.transact([&](registry_writer& w) { return remove_member(w, *group, *thing); }));
+  auto r = engine_result(store_.transact([&](registry_writer& w) { return remove_member(w, *group, *thing); }));
+  if (r) tell(membership_change::kind::left, *thing, *group);
+  return r;
 }
 
 core::result<void> registry::update_groups_for_thing(const std::string& thing, const std::vector<std::string>& add,
@@ -710,13 +718,18 @@ core::result<void> registry::update_groups_for_thing(const std::string& thing, c
     if (auto r = check_name("Thing group name", g); !r) return r.error();
   for (const auto& g : remove)
     if (auto r = check_name("Thing group name", g); !r) return r.error();
-  return engine_result(store_.transact([&](registry_writer& w) -> core::result<void> {
+  auto r = engine_result(store_.transact([&](registry_writer& w) -> core::result<void> {
     for (const auto& g : remove)
       if (auto r = remove_member(w, g, thing); !r) return r.error();
     for (const auto& g : add)
       if (auto r = add_member(w, g, thing, settings_.limits); !r) return r.error();
     return {};
   }));
+  if (r) {
+    for (const auto& g : remove) tell(membership_change::kind::left, thing, g);
+    for (const auto& g : add) tell(membership_change::kind::joined, thing, g);
+  }
+  return r;
 }
 
 core::result<page<std::string>> registry::list_things_in_group(const std::string& group, bool recursive,

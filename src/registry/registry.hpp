@@ -27,6 +27,7 @@
 #include "registry/errors.hpp"
 #include "storage/registry_store.hpp"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -146,6 +147,15 @@ struct update_thing_group_request {
   std::optional<std::int64_t> expected_version;
 };
 
+// A thing joined or left a group (or was deleted, leaving all of them); told
+// after the change is durable, to whoever follows memberships (CONTINUOUS jobs).
+struct membership_change {
+  enum class kind { joined, left, thing_deleted };
+  kind what;
+  std::string thing;
+  std::string group;  // empty for thing_deleted
+};
+
 struct list_thing_groups_request {
   std::optional<std::string> parent_group;
   std::optional<std::string> name_prefix;
@@ -194,6 +204,11 @@ class registry {
                                                        const page_request& page);
   core::result<page<name_and_arn>> list_groups_for_thing(const std::string& thing, const page_request& page);
 
+  // Called after each committed membership change, on the caller's thread.
+  void set_membership_listener(std::function<void(const membership_change&)> listener) {
+    membership_listener_ = std::move(listener);
+  }
+
   core::result<void> tag_resource(const std::string& arn, const tag_map& tags);
   core::result<void> untag_resource(const std::string& arn, const std::vector<std::string>& keys);
   core::result<page<std::pair<std::string, std::string>>> list_tags(const std::string& arn, const page_request& page);
@@ -210,6 +225,10 @@ class registry {
   const core::clock& clock_;
   settings settings_;
   core::page_token_codec tokens_;
+  std::function<void(const membership_change&)> membership_listener_;  // set once at start-up
+  void tell(membership_change::kind what, const std::string& thing, const std::string& group = {}) const {
+    if (membership_listener_) membership_listener_(membership_change{what, thing, group});
+  }
 };
 
 }  // namespace airfleet::registry

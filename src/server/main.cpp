@@ -132,6 +132,10 @@ int main(int argc, char** argv) {
   serve->add_option("--mqtt-max-keep-alive", s.mqtt_max_keep_alive, "Longest keep-alive granted, seconds")->capture_default_str();
   serve->add_option("--mqtt-max-session-expiry", s.mqtt_max_session_expiry, "Longest time a persistent session outlives its connection, seconds")->capture_default_str();
   serve->add_option("--mqtt-max-retained", s.mqtt_max_retained, "Retained topics kept")->capture_default_str();
+  serve->add_option("--jobs-max-rate", s.jobs_max_rate, "Highest rollout rate a job may ask for, per minute (AWS allows 1000)")->capture_default_str();
+  serve->add_option("--jobs-default-rate", s.jobs_default_rate, "Rollout rate for jobs without a rollout config, per minute (0 = unlimited)")->capture_default_str();
+  serve->add_option("--jobs-time-scale", s.jobs_time_scale, "Test only: job minutes per real minute (timeouts and rollout windows run this much faster)")->capture_default_str();
+  serve->add_option("--jobs-tick-ms", s.jobs_tick_ms, "Milliseconds between scheduler passes (rollouts, timeouts, schedules)")->capture_default_str();
   serve->add_option("--region", s.region, "Region (stored at first start; default us-east-1)");
   serve->add_option("--account-id", s.account_id, "12-digit account id (stored at first start; default generated)");
   serve->add_option("--ready-file", s.ready_file, "Write a JSON object with the endpoints here once listening");

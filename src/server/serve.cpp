@@ -4,6 +4,12 @@
 #include "aws/gateway.hpp"
 #include "aws/iot_api.hpp"
 #include "aws/iot_identity_api.hpp"
+#include "aws/iot_jobs_api.hpp"
+#include "aws/jobs_data_api.hpp"
+#include "aws/jobs_mqtt.hpp"
+#include "jobs/engine.hpp"
+#include "server/jobs_fleet.hpp"
+#include "storage/sqlite_jobs_store.hpp"
 #include "identity/identity.hpp"
 #include "core/time.hpp"
 #include "http/server.hpp"
@@ -19,6 +25,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -129,10 +136,35 @@ int serve(const serve_settings& settings) {
                                  identity->registration_code, key_type},
                                 std::move(pki->root_ca), std::move(pki->root_key));
   auth::authenticator authenticator((*dir)->keys(), clock, settings.api_rate_limit);
-  aws::iot_api iot(registry, {settings.endpoint_address});
+
+  // Jobs: the engine on the registry's view of the fleet; CONTINUOUS jobs
+  // follow group memberships through the registry's listener.
+  storage::sqlite_jobs_store jobs_store((*dir)->database());
+  jobs_fleet fleet(registry);
+  jobs::engine_settings jobs_settings;
+  jobs_settings.account_id = identity->account_id;
+  jobs_settings.region = identity->region;
+  jobs_settings.token_secret = identity->token_secret;
+  jobs_settings.default_rate_per_minute = settings.jobs_default_rate;
+  jobs_settings.max_rate_per_minute = settings.jobs_max_rate;
+  jobs_settings.time_scale = settings.jobs_time_scale;
+  jobs::engine jobs_engine(jobs_store, fleet, clock, jobs_settings);
+  registry.set_membership_listener([&jobs_engine](const registry::membership_change& c) {
+    switch (c.what) {
+      case registry::membership_change::kind::joined: jobs_engine.thing_joined_group(c.thing, c.group); break;
+      case registry::membership_change::kind::left: jobs_engine.thing_left_group(c.thing, c.group); break;
+      case registry::membership_change::kind::thing_deleted: jobs_engine.thing_deleted(c.thing); break;
+    }
+  });
+
+  aws::iot_api iot;
+  aws::add_registry_operations(iot, registry, {settings.endpoint_address});
   aws::add_identity_operations(iot, identities);
+  aws::add_jobs_operations(iot, jobs_engine);
+  aws::iot_api jobs_data;
+  aws::add_jobs_data_operations(jobs_data, jobs_engine);
   asio::thread_pool blocking(static_cast<std::size_t>(std::max(1, settings.blocking_threads)));
-  aws::gateway gateway(authenticator, iot, blocking, {identity->account_id, identity->region});
+  aws::gateway gateway(authenticator, iot, jobs_data, blocking, {identity->account_id, identity->region});
 
   // The MQTT broker: one thread of its own, the broker core and its transport on it.
   // (A pointer, so that it is destroyed before the broker and transport that
@@ -161,6 +193,54 @@ int serve(const serve_settings& settings) {
   identities.subscribe([&](const identity::identity_event& e) {
     asio::post(mqtt_io, [&broker, subject = e.subject] { broker.identity_changed(subject); });
   });
+  // The MQTT jobs API on the broker's reserved topics; replies and
+  // notifications are published on the broker's thread.
+  aws::jobs_mqtt jobs_over_mqtt(jobs_engine, blocking, [&mqtt_io, &broker](std::string topic, std::string payload) {
+    asio::post(mqtt_io, [&broker, topic = std::move(topic), payload = std::move(payload)]() mutable {
+      broker.publish(std::move(topic), mqtt::bytes(payload.begin(), payload.end()));
+    });
+  });
+  broker.register_service("$aws/things/+/jobs/#", [&jobs_over_mqtt](const mqtt::service_request& r) {
+    jobs_over_mqtt.handle(r.topic, std::string(r.payload.begin(), r.payload.end()));
+  });
+  jobs_engine.subscribe([&jobs_over_mqtt](const std::vector<jobs::event>& events) { jobs_over_mqtt.on_events(events); });
+
+  // The jobs scheduler: rollouts, timeouts, schedules and deletions, every
+  // --jobs-tick-ms or at once when new work appears.
+  std::mutex scheduler_mutex;
+  std::condition_variable scheduler_cv;
+  bool scheduler_stop = false;  // guarded by scheduler_mutex
+  bool scheduler_wake = false;  // guarded by scheduler_mutex
+  jobs_engine.set_wake([&] {
+    std::lock_guard lock(scheduler_mutex);
+    scheduler_wake = true;
+    scheduler_cv.notify_one();
+  });
+  std::thread scheduler([&] {
+    std::unique_lock lock(scheduler_mutex);
+    while (!scheduler_stop) {
+      lock.unlock();
+      bool more = jobs_engine.tick();
+      lock.lock();
+      if (!more)
+        scheduler_cv.wait_for(lock, std::chrono::milliseconds(std::max(1, settings.jobs_tick_ms)),
+                              [&] { return scheduler_stop || scheduler_wake; });
+      scheduler_wake = false;
+    }
+  });
+  auto stop_scheduler = [&] {
+    {
+      std::lock_guard lock(scheduler_mutex);
+      scheduler_stop = true;
+      scheduler_cv.notify_one();
+    }
+    if (scheduler.joinable()) scheduler.join();
+  };
+  struct on_exit {
+    std::function<void()> run;
+    ~on_exit() { run(); }
+  } scheduler_guard{stop_scheduler};  // an early return must not leave the thread running
+
   auto mqtt_transport_owner = std::make_unique<mqtt::transport>(mqtt_io, broker);
   auto& mqtt_transport = *mqtt_transport_owner;
   asio::ip::tcp::endpoint bound_mqtt;
@@ -296,6 +376,7 @@ int serve(const serve_settings& settings) {
   mqtt_io.stop();
   mqtt_thread.join();
   mqtt_transport_owner.reset();  // its acceptors and timer need the io_context still alive
+  stop_scheduler();
   blocking.join();
   (*dir)->database().close();
   mqtt_io_owner.reset();  // nothing posts to it any more: the pool and the database writer are done

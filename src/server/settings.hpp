@@ -26,6 +26,10 @@ struct serve_settings {
   int mqtt_max_keep_alive = 1200;               // seconds
   int mqtt_max_session_expiry = 3600;           // seconds a persistent session outlives its connection
   std::size_t mqtt_max_retained = 500000;
+  std::int64_t jobs_max_rate = 1000;       // highest rollout rate a job may ask for, per minute (AWS: 1,000)
+  std::int64_t jobs_default_rate = 0;      // rollout rate of jobs without a rollout config; 0 = unlimited
+  double jobs_time_scale = 1.0;            // test-only: job minutes per real minute (timeouts, rollout windows)
+  int jobs_tick_ms = 200;                  // how often the scheduler looks for due work
   std::vector<std::string> tls_hostnames;     // extra subject alternative names for the server certificate
   std::string pki_key_type = "ec";            // ec (P-256) or rsa (2048) for the CA, server and device keys
   std::string region;                        // empty: the stored one, else us-east-1 at first start
