@@ -10,6 +10,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 namespace airfleet::jobs {
 
@@ -355,6 +356,7 @@ struct engine::impl {
   std::mutex subscribers_mutex;
   std::vector<std::function<void(const std::vector<event>&)>> subscribers;  // guarded by subscribers_mutex
   std::function<void()> wake;                                               // set once before use
+  int group_hook = 0;                                                       // the store's group-end handle
 
   std::mutex specs_mutex;
   std::map<std::string, std::shared_ptr<const job_spec>> specs;  // decoded specs by job id; guarded by specs_mutex
@@ -367,13 +369,33 @@ struct engine::impl {
     return std::max<std::int64_t>(1, std::llround(60000.0 / std::max(settings.time_scale, 1e-6)));
   }
 
+  // The decoded spec of a job. Rows come without it: it is cached once
+  // decoded (create/update prime the cache in their own transaction, so a
+  // job made in the current commit group is found) and read from the
+  // committed database otherwise.
   std::shared_ptr<const job_spec> spec_of(const job_row& j) {
+    {
+      std::lock_guard lock(specs_mutex);
+      auto it = specs.find(j.job_id);
+      if (it != specs.end()) return it->second;
+    }
+    std::string text = j.spec;
+    if (text.empty()) {
+      auto stored = store.read([&](jobs_reader& r) -> core::result<void> {
+        auto s = r.find_job_spec(j.job_id);
+        if (!s) return s.error();
+        if (*s) text = **s;
+        return {};
+      });
+      (void)stored;  // a failed read decodes as an empty spec; the row's counters still answer
+    }
+    auto decoded = std::make_shared<const job_spec>(decode_spec(text));
     std::lock_guard lock(specs_mutex);
-    auto it = specs.find(j.job_id);
-    if (it != specs.end()) return it->second;
-    auto s = std::make_shared<const job_spec>(decode_spec(j.spec));
-    specs.emplace(j.job_id, s);
-    return s;
+    return specs.emplace(j.job_id, decoded).first->second;
+  }
+  void prime_spec(const std::string& job_id, job_spec spec) {
+    std::lock_guard lock(specs_mutex);
+    specs[job_id] = std::make_shared<const job_spec>(std::move(spec));
   }
   void forget_spec(const std::string& job_id) {
     std::lock_guard lock(specs_mutex);
@@ -391,18 +413,27 @@ struct engine::impl {
   void write_async(Work work, Done done) {
     auto state = std::make_shared<write_state<T>>();
     store.submit(
-        [state, work = std::move(work)](jobs_writer& w) -> core::result<void> {
+        [this, state, work = std::move(work)](jobs_writer& w) -> core::result<void> {
+          begin_write();
           auto r = work(w, state->events);
           bool ok = r.has_value();
           state->out.emplace(std::move(r));
           if (!ok) {
             state->events.clear();
+            abort_write();  // the savepoint's changes are rolled back
             return state->out->error();
           }
+          undo.clear();
+          undo_new_dirty.clear();
           return {};
         },
         [this, state, done = std::move(done)](const core::error* failure) mutable {
-          if (failure) return done(core::result<T>(as_engine_error(*failure)));
+          if (failure) {
+            // The whole group is rolled back (every write in it hears so).
+            job_cache.clear();
+            dirty_jobs.clear();
+            return done(core::result<T>(as_engine_error(*failure)));
+          }
           if (!state->out) return done(core::result<T>(core::make_error(errc::internal, "write did not run")));
           if (state->out->has_value()) emit(state->events);
           done(std::move(*state->out));
@@ -485,9 +516,12 @@ struct engine::impl {
   };
 
   void emit_execution(tx& t, const execution_row& e, std::optional<execution_status> previous, bool deleted = false) {
-    t.events.push_back(execution_event{make_execution(e), previous, deleted});
+    // Built in place: GCC 12 warns falsely about a moved variant here.
+    t.events.emplace_back(std::in_place_type<execution_event>, execution_event{make_execution(e), previous, deleted});
   }
-  void emit_job(tx& t, job_event::kind kind, const job_row& j) { t.events.push_back(job_event{kind, make_job(j)}); }
+  void emit_job(tx& t, job_event::kind kind, const job_row& j) {
+    t.events.emplace_back(std::in_place_type<job_event>, job_event{kind, make_job(j)});
+  }
 
   bool retry_allowed(const job_spec& spec, const execution_row& e, execution_status failure) const {
     if (!spec.config.retry) return false;
@@ -807,6 +841,81 @@ struct engine::impl {
     return best;
   }
 
+  // Job rows as the writer last changed them (writer thread only). Every job
+  // write goes through the writer, so the cache is the truth inside the
+  // current commit group. A change to a job row (its counters move with every
+  // transition) only marks it dirty; the group-end hook writes each dirty row
+  // once, before the commit, so a thousand transitions of one job in a group
+  // cost one row write, not a thousand. A write that fails restores the rows
+  // it touched (its savepoint is rolled back); a failed commit drops the cache.
+  std::unordered_map<std::string, job_row> job_cache;
+  std::set<std::string> dirty_jobs;
+  std::vector<std::pair<std::string, std::optional<job_row>>> undo;  // this write's first touches
+  std::vector<std::string> undo_new_dirty;                            // rows this write made dirty
+
+  void begin_write() { undo.clear(); }
+  void remember(const std::string& job_id) {
+    for (const auto& [id, row] : undo)
+      if (id == job_id) return;
+    auto it = job_cache.find(job_id);
+    std::optional<job_row> before;
+    if (it != job_cache.end()) before = it->second;
+    undo.emplace_back(job_id, std::move(before));
+    if (dirty_jobs.count(job_id) == 0) undo_new_dirty.push_back(job_id);
+  }
+  void abort_write() {
+    for (auto& [id, row] : undo) {
+      if (row) job_cache[id] = std::move(*row);
+      else job_cache.erase(id);
+    }
+    for (const auto& id : undo_new_dirty) dirty_jobs.erase(id);
+    undo.clear();
+    undo_new_dirty.clear();
+  }
+  core::result<void> flush_jobs(jobs_writer& w) {
+    for (const auto& id : dirty_jobs) {
+      auto it = job_cache.find(id);
+      if (it != job_cache.end()) JOBS_CHECK(w.update_job(it->second));
+    }
+    dirty_jobs.clear();
+    return {};
+  }
+
+  core::result<std::optional<job_row>> find_job_for_write(jobs_writer& w, const std::string& job_id) {
+    if (auto it = job_cache.find(job_id); it != job_cache.end()) return std::optional<job_row>(it->second);
+    JOBS_TRY(row, w.find_job(job_id));
+    if (row) job_cache.emplace(job_id, *row);
+    return row;
+  }
+  core::result<job_row> writer_job(jobs_writer& w, const std::string& job_id) {
+    JOBS_TRY(row, find_job_for_write(w, job_id));
+    if (!row) return not_found("Job " + job_id + " not found");
+    return std::move(*row);
+  }
+  core::result<void> save_job(jobs_writer&, const job_row& j) {
+    remember(j.job_id);
+    auto& cached = job_cache[j.job_id];
+    cached = j;
+    cached.spec.clear();
+    dirty_jobs.insert(j.job_id);
+    return {};
+  }
+  core::result<void> insert_job(jobs_writer& w, const job_row& j) {
+    remember(j.job_id);
+    JOBS_CHECK(w.insert_job(j));
+    auto& cached = job_cache[j.job_id];
+    cached = j;
+    cached.spec.clear();
+    return {};
+  }
+  core::result<void> delete_job(jobs_writer& w, const std::string& job_id) {
+    remember(job_id);
+    JOBS_CHECK(w.delete_job(job_id));
+    job_cache.erase(job_id);
+    dirty_jobs.erase(job_id);
+    return {};
+  }
+
   core::result<job_row> load_job(jobs_reader& r, const std::string& job_id) {
     JOBS_TRY(row, r.find_job(job_id));
     if (!row) return not_found("Job " + job_id + " not found");
@@ -836,7 +945,7 @@ struct engine::impl {
           JOBS_TRY(inserted, w.insert_targets(j.job_id, {thing}));
           j.pending_targets += inserted;
           added = added || inserted > 0;
-          JOBS_CHECK(w.update_job(j));
+          JOBS_CHECK(save_job(w, j));
           continue;
         }
         if (!continuous && !deleted) continue;
@@ -855,7 +964,7 @@ struct engine::impl {
         }
         if (changed) {
           if (auto c = maybe_complete(t, j); !c) return c.error();
-          JOBS_CHECK(w.update_job(j));
+          JOBS_CHECK(save_job(w, j));
         }
       }
       return added;
@@ -869,8 +978,10 @@ struct engine::impl {
 // ---- public API -------------------------------------------------------------------
 
 engine::engine(storage::jobs_store& store, fleet& fleet, const core::clock& clock, engine_settings s)
-    : impl_(std::make_unique<impl>(*this, store, fleet, clock, std::move(s))) {}
-engine::~engine() = default;
+    : impl_(std::make_unique<impl>(*this, store, fleet, clock, std::move(s))) {
+  impl_->group_hook = store.on_group_end([m = impl_.get()](jobs_writer& w) { return m->flush_jobs(w); });
+}
+engine::~engine() { impl_->store.remove_group_end(impl_->group_hook); }
 
 std::string engine::job_arn(std::string_view id) const {
   return "arn:aws:iot:" + impl_->settings.region + ":" + impl_->settings.account_id + ":job/" + std::string(id);
@@ -948,7 +1059,7 @@ core::result<job> engine::create_job(const create_job_request& request) {
   auto created = m.write<job_row>([&, encoded, rate, scheduled, selection](jobs_writer& w,
                                                                          std::vector<event>& events) -> core::result<job_row> {
     impl::tx t{m, w, events, m.now_ms()};
-    JOBS_TRY(existing, w.find_job(request.job_id));
+    JOBS_TRY(existing, m.find_job_for_write(w, request.job_id));
     if (existing)
       return core::make_error(errc::already_exists, "Job " + request.job_id + " already exists");
     job_row j;
@@ -959,15 +1070,18 @@ core::result<job> engine::create_job(const create_job_request& request) {
     j.created_ms = t.now;
     j.updated_ms = t.now;
     j.rate = rate;
-    m.forget_spec(j.job_id);
-    JOBS_CHECK(w.insert_job(j));
+    m.prime_spec(j.job_id, spec);
+    JOBS_CHECK(m.insert_job(w, j));
     JOBS_TRY(added, w.insert_targets(j.job_id, *things));
     j.pending_targets = added;
     if (auto c = m.maybe_complete(t, j); !c) return c.error();
-    JOBS_CHECK(w.update_job(j));
+    JOBS_CHECK(m.save_job(w, j));
     return j;
   });
-  if (!created) return created.error();
+  if (!created) {
+    m.forget_spec(request.job_id);
+    return created.error();
+  }
   if (m.wake) m.wake();
   return m.make_job(*created);
 }
@@ -1030,10 +1144,10 @@ core::result<page<job>> engine::list_jobs(const list_jobs_request& request) {
 core::result<void> engine::update_job(const update_job_request& request) {
   auto& m = *impl_;
   auto r = m.write<bool>([&](jobs_writer& w, std::vector<event>&) -> core::result<bool> {
-    JOBS_TRY(j, m.load_job(w, request.job_id));
+    JOBS_TRY(j, m.writer_job(w, request.job_id));
     if (status_of(j) == job_status::deletion_in_progress)
       return invalid("Job " + request.job_id + " is being deleted");
-    auto spec = decode_spec(j.spec);
+    auto spec = *m.spec_of(j);
     if (request.description) spec.config.description = request.description;
     if (request.presigned_url) spec.config.presigned_url = request.presigned_url;
     bool new_rate = false;
@@ -1052,14 +1166,16 @@ core::result<void> engine::update_job(const update_job_request& request) {
       j.notified_since_increase = 0;
       j.succeeded_since_increase = 0;
     }
-    j.spec = encode_spec(spec);
     j.updated_ms = m.now_ms();
-    m.forget_spec(j.job_id);
-    JOBS_CHECK(w.update_job(j));
+    JOBS_CHECK(w.update_job_spec(j.job_id, encode_spec(spec)));
+    JOBS_CHECK(m.save_job(w, j));
+    m.prime_spec(j.job_id, spec);
     return true;
   });
-  m.forget_spec(request.job_id);
-  if (!r) return r.error();
+  if (!r) {
+    m.forget_spec(request.job_id);
+    return r.error();
+  }
   return {};
 }
 
@@ -1074,7 +1190,7 @@ core::result<job> engine::cancel_job(const cancel_job_request& request) {
   if (request.comment && request.comment->size() > 2028) return invalid("comment is longer than 2028 characters");
   auto r = m.write<job_row>([&](jobs_writer& w, std::vector<event>& events) -> core::result<job_row> {
     impl::tx t{m, w, events, m.now_ms()};
-    JOBS_TRY(j, m.load_job(w, request.job_id));
+    JOBS_TRY(j, m.writer_job(w, request.job_id));
     auto status = status_of(j);
     if (status == job_status::completed) return invalid("Job " + request.job_id + " is COMPLETED and cannot be canceled");
     if (status == job_status::deletion_in_progress)
@@ -1083,7 +1199,7 @@ core::result<job> engine::cancel_job(const cancel_job_request& request) {
       return invalid("Job " + request.job_id + " is already CANCELED; only a forced cancel can go further");
     auto spec = m.spec_of(j);
     JOBS_CHECK(m.cancel(t, j, *spec, request.force, request.reason_code, request.comment));
-    JOBS_CHECK(w.update_job(j));
+    JOBS_CHECK(m.save_job(w, j));
     return j;
   });
   if (!r) return r.error();
@@ -1094,7 +1210,7 @@ core::result<void> engine::delete_job(const std::string& job_id, bool force) {
   auto& m = *impl_;
   auto r = m.write<bool>([&](jobs_writer& w, std::vector<event>& events) -> core::result<bool> {
     impl::tx t{m, w, events, m.now_ms()};
-    JOBS_TRY(j, m.load_job(w, job_id));
+    JOBS_TRY(j, m.writer_job(w, job_id));
     auto status = status_of(j);
     if (status == job_status::deletion_in_progress)
       return core::make_error(errc::invalid_state_transition, "Job " + job_id + " is already being deleted");
@@ -1105,7 +1221,7 @@ core::result<void> engine::delete_job(const std::string& job_id, bool force) {
     j.updated_ms = t.now;
     JOBS_CHECK(w.delete_targets(job_id));
     j.pending_targets = 0;
-    JOBS_CHECK(w.update_job(j));
+    JOBS_CHECK(m.save_job(w, j));
     m.emit_job(t, job_event::kind::deletion_in_progress, j);
     return true;
   });
@@ -1121,10 +1237,10 @@ core::result<job> engine::associate_targets(const std::string& job_id, const std
   auto things = m.resolve_targets(targets);
   if (!things) return things.error();
   auto r = m.write<job_row>([&](jobs_writer& w, std::vector<event>&) -> core::result<job_row> {
-    JOBS_TRY(j, m.load_job(w, job_id));
+    JOBS_TRY(j, m.writer_job(w, job_id));
     if (j.selection != "CONTINUOUS") return invalid("Targets can be added only to a CONTINUOUS job");
     if (status_of(j) != job_status::in_progress) return invalid("Job " + job_id + " is " + j.status);
-    auto spec = decode_spec(j.spec);
+    auto spec = *m.spec_of(j);
     for (const auto& t : targets)
       if (std::find(spec.targets.begin(), spec.targets.end(), t) == spec.targets.end()) spec.targets.push_back(t);
     if (static_cast<int>(spec.targets.size()) > m.settings.max_targets)
@@ -1137,15 +1253,17 @@ core::result<job> engine::associate_targets(const std::string& job_id, const std
     }
     JOBS_TRY(added, w.insert_targets(job_id, fresh));
     j.pending_targets += added;
-    j.spec = encode_spec(spec);
     if (comment) j.comment = comment;
     j.updated_ms = m.now_ms();
-    m.forget_spec(job_id);
-    JOBS_CHECK(w.update_job(j));
+    JOBS_CHECK(w.update_job_spec(job_id, encode_spec(spec)));
+    JOBS_CHECK(m.save_job(w, j));
+    m.prime_spec(job_id, spec);
     return j;
   });
-  m.forget_spec(job_id);
-  if (!r) return r.error();
+  if (!r) {
+    m.forget_spec(job_id);
+    return r.error();
+  }
   if (m.wake) m.wake();
   return m.make_job(*r);
 }
@@ -1231,7 +1349,7 @@ core::result<void> engine::cancel_execution(const cancel_execution_request& requ
   auto& m = *impl_;
   auto r = m.write<bool>([&](jobs_writer& w, std::vector<event>& events) -> core::result<bool> {
     impl::tx t{m, w, events, m.now_ms()};
-    JOBS_TRY(j, m.load_job(w, request.job_id));
+    JOBS_TRY(j, m.writer_job(w, request.job_id));
     JOBS_TRY(e, w.latest_execution(request.job_id, request.thing_name));
     if (!e) return not_found("No execution of job " + request.job_id + " on thing " + request.thing_name);
     if (request.expected_version && *request.expected_version != e->version)
@@ -1251,7 +1369,7 @@ core::result<void> engine::cancel_execution(const cancel_execution_request& requ
     if (request.status_details) e->status_details = encode_details(*request.status_details);
     auto spec = m.spec_of(j);
     JOBS_CHECK(m.change(t, j, *spec, *e, execution_status::canceled, request.force));
-    JOBS_CHECK(w.update_job(j));
+    JOBS_CHECK(m.save_job(w, j));
     return true;
   });
   if (!r) return r.error();
@@ -1270,12 +1388,12 @@ core::result<void> engine::delete_execution(const std::string& job_id, const std
       return core::make_error(errc::invalid_state_transition,
                               "The execution is " + e->status + "; delete it with force");
     JOBS_CHECK(w.delete_execution(job_id, thing, execution_number));
-    JOBS_TRY(j, w.find_job(job_id));
+    JOBS_TRY(j, m.find_job_for_write(w, job_id));
     if (j) {
       --counter(*j, s);
       j->updated_ms = t.now;
       if (auto c = m.maybe_complete(t, *j); !c) return c.error();
-      JOBS_CHECK(w.update_job(*j));
+      JOBS_CHECK(m.save_job(w, *j));
     }
     m.emit_execution(t, *e, s, true);
     return true;
@@ -1396,13 +1514,13 @@ void engine::start_next_async(start_next_request request,
         auto next = impl::next_pending(std::move(pending));
         if (!next) return out_t{};
         auto& e = *next;
-        JOBS_TRY(j, m.load_job(w, e.job_id));
+        JOBS_TRY(j, m.writer_job(w, e.job_id));
         auto spec = m.spec_of(j);
         if (request.status_details) e.status_details = encode_details(*request.status_details);
         impl::apply_step(e, *step);
         if (e.status == "QUEUED") {
           JOBS_CHECK(m.change(t, j, *spec, e, execution_status::in_progress));
-          JOBS_CHECK(w.update_job(j));
+          JOBS_CHECK(m.save_job(w, j));
         } else if (request.status_details || *step) {
           ++e.version;
           e.updated_ms = t.now;
@@ -1469,7 +1587,7 @@ void engine::update_execution_async(update_execution_request request,
         impl::tx t{m, w, events, m.now_ms()};
         auto step = m.step_deadline(request.step_timeout_minutes, t.now);
         if (!step) return step.error();
-        JOBS_TRY(j, m.load_job(w, request.job_id));
+        JOBS_TRY(j, m.writer_job(w, request.job_id));
         JOBS_TRY(found, w.latest_execution(request.job_id, request.thing_name));
         if (!found) return not_found("No execution of job " + request.job_id + " on thing " + request.thing_name);
         auto& e = *found;
@@ -1497,7 +1615,7 @@ void engine::update_execution_async(update_execution_request request,
           m.emit_execution(t, e, from);
         } else {
           JOBS_CHECK(m.change(t, j, *spec, e, request.status));
-          JOBS_CHECK(w.update_job(j));
+          JOBS_CHECK(m.save_job(w, j));
         }
         execution_with_document out{m.make_execution(e), std::nullopt};
         if (request.include_document) out.document = spec->config.document;
@@ -1542,7 +1660,7 @@ bool engine::tick() {
     for (auto& e : due) {
       auto it = touched.find(e.job_id);
       if (it == touched.end()) {
-        JOBS_TRY(j, w.find_job(e.job_id));
+        JOBS_TRY(j, m.find_job_for_write(w, e.job_id));
         if (!j) continue;
         it = touched.emplace(e.job_id, std::move(*j)).first;
       }
@@ -1556,7 +1674,7 @@ bool engine::tick() {
       }
       --budget;
     }
-    for (auto& [id, j] : touched) JOBS_CHECK(w.update_job(j));
+    for (auto& [id, j] : touched) JOBS_CHECK(m.save_job(w, j));
 
     // Schedules, rollouts and deletions.
     JOBS_TRY(jobs, w.jobs_to_drive());
@@ -1574,7 +1692,7 @@ bool engine::tick() {
         budget -= static_cast<std::int64_t>(gone.size());
         if (budget > 0) {
           JOBS_CHECK(w.delete_targets(j.job_id));
-          JOBS_CHECK(w.delete_job(j.job_id));
+          JOBS_CHECK(m.delete_job(w, j.job_id));
           m.forget_spec(j.job_id);
           m.emit_job(t, job_event::kind::deleted, j);
         } else {
@@ -1617,7 +1735,7 @@ bool engine::tick() {
       budget -= created;
       if (created > 0) changed = true;
       if (j.pending_targets > 0 && budget <= 0) more = true;
-      if (changed) JOBS_CHECK(w.update_job(j));
+      if (changed) JOBS_CHECK(m.save_job(w, j));
     }
     return more;
   });

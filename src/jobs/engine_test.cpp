@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -828,6 +829,60 @@ TEST_F(engine_test, a_deleted_thing_leaves_no_pending_execution_behind) {
   jobs_->thing_deleted("dev1");
   EXPECT_EQ(status("job1", "dev1"), execution_status::removed);
   ASSERT_TRUE(update("dev2", execution_status::succeeded));
+  EXPECT_EQ(job_state(), job_status::completed);
+}
+
+}  // namespace
+}  // namespace airfleet::jobs
+
+namespace airfleet::jobs {
+namespace {
+
+TEST_F(engine_test, counters_stay_exact_when_refused_and_accepted_changes_share_a_commit_group) {
+  for (int i = 6; i <= 200; ++i) {
+    fleet_.things.insert("dev" + std::to_string(i));
+    fleet_.members["fleet"].insert("dev" + std::to_string(i));
+  }
+  create(job_for({group_arn("fleet")}));
+  jobs_->tick();
+  std::mutex mutex;
+  std::condition_variable cv;
+  int pending = 0, accepted = 0, refused = 0;
+  auto done = [&](bool ok) {
+    std::lock_guard lock(mutex);
+    (ok ? accepted : refused)++;
+    --pending;
+    cv.notify_all();
+  };
+  // Each thing asks twice to start at version 1: the second ask must fail
+  // (VersionConflict) and its rolled-back savepoint must not disturb the
+  // counters the first one moved in the same group.
+  for (int i = 1; i <= 200; ++i) {
+    for (int twice = 0; twice < 2; ++twice) {
+      update_execution_request r;
+      r.job_id = "job1";
+      r.thing_name = "dev" + std::to_string(i);
+      r.status = execution_status::in_progress;
+      r.expected_version = 1;
+      {
+        std::lock_guard lock(mutex);
+        ++pending;
+      }
+      jobs_->update_execution_async(r, [&](core::result<execution_with_document> out) { done(out.has_value()); });
+    }
+  }
+  {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return pending == 0; });
+  }
+  EXPECT_EQ(accepted, 200);
+  EXPECT_EQ(refused, 200);
+  EXPECT_EQ(details().in_progress, 200);
+  EXPECT_EQ(details().queued, 0);
+  reopen();  // what was committed, not what a cache remembers
+  EXPECT_EQ(details().in_progress, 200);
+  EXPECT_EQ(details().queued, 0);
+  for (int i = 1; i <= 200; ++i) ASSERT_TRUE(update("dev" + std::to_string(i), execution_status::succeeded));
   EXPECT_EQ(job_state(), job_status::completed);
 }
 

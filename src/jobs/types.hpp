@@ -239,7 +239,7 @@ struct execution_event {
 };
 struct job_event {
   enum class kind { completed, canceled, deleted, cancellation_in_progress, deletion_in_progress };
-  kind what;
+  kind what = kind::completed;
   job state;  // details counts as of the event
 };
 using event = std::variant<execution_event, job_event>;

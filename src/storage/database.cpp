@@ -109,23 +109,44 @@ void database::writer_loop() {
   }
 }
 
+int database::add_group_hook(std::function<core::result<void>(connection&)> hook) {
+  std::lock_guard lock(hooks_mutex_);
+  group_hooks_.emplace_back(next_hook_, std::move(hook));
+  return next_hook_++;
+}
+
+void database::remove_group_hook(int handle) {
+  std::lock_guard lock(hooks_mutex_);
+  std::erase_if(group_hooks_, [&](const auto& h) { return h.first == handle; });
+}
+
 void database::run_group(std::vector<task>& group) {
   connection& db = *writer_;
-  if (auto begun = db.exec("BEGIN IMMEDIATE"); !begun) {
+  // The group's fixed statements are prepared once per connection (cached):
+  // preparing them anew for every write cost a tenth of the writer's time.
+  if (auto begun = run_cached(db, "BEGIN IMMEDIATE"); !begun) {
     core::error failure = begun.error();
     for (auto& t : group) t.done(&failure);
     return;
   }
   for (auto& t : group) {
-    if (auto r = db.exec("SAVEPOINT one_write"); !r) {
+    if (auto r = run_cached(db, "SAVEPOINT one_write"); !r) {
       t.run = nullptr;  // mark as failed below
       continue;
     }
     bool ok = t.run(db);
-    if (!ok) (void)db.exec("ROLLBACK TO one_write");
-    (void)db.exec("RELEASE one_write");
+    if (!ok) (void)run_cached(db, "ROLLBACK TO one_write");
+    (void)run_cached(db, "RELEASE one_write");
   }
-  auto committed = db.exec("COMMIT");
+  core::result<void> committed;
+  {
+    std::lock_guard lock(hooks_mutex_);
+    for (auto& [handle, hook] : group_hooks_) {
+      committed = hook(db);
+      if (!committed) break;
+    }
+  }
+  if (committed) committed = run_cached(db, "COMMIT");
   if (!committed) {
     core::error failure = committed.error();
     (void)db.exec("ROLLBACK");

@@ -85,6 +85,14 @@ class database {
   // thread after the group commits (nullptr) or fails to (the error).
   void submit(std::function<bool(connection&)> run, std::function<void(const core::error*)> done);
 
+  // Runs `hook` on the writer at the end of every group, after its writes and
+  // before the commit. A store that keeps hot rows in memory for the group
+  // writes them here once instead of once per write. Returning an error
+  // rolls the whole group back (every write in it fails). Returns a handle
+  // for remove_group_hook, which the owner calls before it goes away.
+  int add_group_hook(std::function<core::result<void>(connection&)> hook);
+  void remove_group_hook(int handle);
+
   // Stops the writer after the queued writes are done and closes every connection.
   void close();
 
@@ -125,6 +133,9 @@ class database {
 
   options options_;
   std::unique_ptr<connection> writer_;  // used only by writer_thread_
+  std::mutex hooks_mutex_;
+  std::vector<std::pair<int, std::function<core::result<void>(connection&)>>> group_hooks_;  // guarded by hooks_mutex_
+  int next_hook_ = 1;                                                                       // guarded by hooks_mutex_
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

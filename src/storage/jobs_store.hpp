@@ -23,7 +23,7 @@ struct job_row {
   std::string job_id;
   std::string status;
   std::string selection;
-  std::string spec;
+  std::string spec;  // written by insert_job and update_job_spec; reads leave it empty (find_job_spec)
   std::optional<std::string> reason_code;
   std::optional<std::string> comment;
   bool force_canceled = false;
@@ -69,7 +69,10 @@ struct job_template_row {
 class jobs_reader {
  public:
   virtual ~jobs_reader() = default;
+  // Job rows come without `spec` (a document can be 32 KB and a transition
+  // needs only the counters): find_job_spec reads it.
   virtual core::result<std::optional<job_row>> find_job(const std::string& job_id) = 0;
+  virtual core::result<std::optional<std::string>> find_job_spec(const std::string& job_id) = 0;
   // Jobs by id after `after`, optionally of one status / target selection.
   virtual core::result<std::vector<job_row>> list_jobs(const std::optional<std::string>& status,
                                                        const std::optional<std::string>& selection,
@@ -109,7 +112,8 @@ class jobs_reader {
 class jobs_writer : public jobs_reader {
  public:
   virtual core::result<void> insert_job(const job_row& job) = 0;
-  virtual core::result<void> update_job(const job_row& job) = 0;
+  virtual core::result<void> update_job(const job_row& job) = 0;  // everything but spec
+  virtual core::result<void> update_job_spec(const std::string& job_id, const std::string& spec) = 0;
   virtual core::result<void> delete_job(const std::string& job_id) = 0;
 
   virtual core::result<void> insert_execution(const execution_row& e) = 0;
@@ -137,6 +141,11 @@ class jobs_store {
   virtual void submit(std::function<core::result<void>(jobs_writer&)> work,
                       std::function<void(const core::error*)> done) = 0;
   virtual core::result<void> read(const std::function<core::result<void>(jobs_reader&)>& work) = 0;
+  // `flush` runs on the writer after the writes of each commit group and
+  // before its commit (see database::add_group_hook); an error fails the
+  // group. The handle goes to remove_group_end before the owner goes away.
+  virtual int on_group_end(std::function<core::result<void>(jobs_writer&)> flush) = 0;
+  virtual void remove_group_end(int handle) = 0;
 };
 
 }  // namespace airfleet::storage

@@ -184,7 +184,6 @@ CREATE TABLE jobs (
   notified_since_increase  INTEGER NOT NULL DEFAULT 0,
   succeeded_since_increase INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
-CREATE INDEX jobs_by_status ON jobs(status, job_id);
 
 -- Things a job will roll out to and has not yet: drained at the rollout rate.
 CREATE TABLE job_targets (
@@ -212,9 +211,9 @@ CREATE TABLE job_executions (
   retries_timed_out INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, thing_name, execution_number)
 ) WITHOUT ROWID;
+-- A thing has few executions: its pending ones are found through this index
+-- (an index on status would cost every transition an index update).
 CREATE INDEX job_executions_by_thing ON job_executions(thing_name, job_id);
-CREATE INDEX job_executions_pending ON job_executions(thing_name, queued_ms)
-  WHERE status IN ('QUEUED', 'IN_PROGRESS');
 CREATE INDEX job_executions_due ON job_executions(deadline_ms) WHERE deadline_ms IS NOT NULL;
 
 CREATE TABLE job_templates (

@@ -117,6 +117,14 @@ bool statement::is_null(int column) const { return sqlite3_column_type(stmt_, co
 
 core::result<std::unique_ptr<connection>> connection::open(const std::string& path,
                                                            const options& opts) {
+  // Memory statistics take a global mutex on every allocation SQLite makes;
+  // airfleet never reads them. Must be set before SQLite initialises (the
+  // first open); later calls are refused harmlessly.
+  static const bool configured = [] {
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX | (opts.read_only ? SQLITE_OPEN_READONLY
                                                     : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

@@ -6,7 +6,14 @@ namespace airfleet::storage {
 
 namespace {
 
+// `'' AS spec` keeps the column positions of insert_job's list.
 constexpr const char* job_columns =
+    "job_id, status, selection, '' AS spec, reason_code, comment, force_canceled, created_ms, updated_ms, completed_ms, "
+    "n_queued, n_in_progress, n_succeeded, n_failed, n_rejected, n_timed_out, n_canceled, n_removed, "
+    "pending_targets, rollout_stopped, rate, window_start_ms, window_count, notified_since_increase, "
+    "succeeded_since_increase";
+
+constexpr const char* insert_columns =
     "job_id, status, selection, spec, reason_code, comment, force_canceled, created_ms, updated_ms, completed_ms, "
     "n_queued, n_in_progress, n_succeeded, n_failed, n_rejected, n_timed_out, n_canceled, n_removed, "
     "pending_targets, rollout_stopped, rate, window_start_ms, window_count, notified_since_increase, "
@@ -136,7 +143,7 @@ class sqlite_jobs_writer final : public jobs_writer {
     static const std::string q =
         sql("SELECT ", job_columns,
             " FROM jobs WHERE status IN ('SCHEDULED', 'DELETION_IN_PROGRESS') OR "
-            "(status = 'IN_PROGRESS' AND (pending_targets > 0 OR spec LIKE '%\"scheduling\"%')) ORDER BY job_id");
+            "(status = 'IN_PROGRESS' AND (pending_targets > 0 OR jobs.spec LIKE '%\"scheduling\"%')) ORDER BY job_id");
     AIRFLEET_PREPARE(db_, st, q);
     return rows::collect<job_row>(st, read_job);
   }
@@ -244,8 +251,19 @@ class sqlite_jobs_writer final : public jobs_writer {
         st, [](const statement& s) { return job_template_row{s.text(0), s.text(1), s.integer(2)}; });
   }
 
+  core::result<std::optional<std::string>> find_job_spec(const std::string& job_id) override {
+    AIRFLEET_PREPARE(db_, st, "SELECT spec FROM jobs WHERE job_id = ?");
+    st.bind(1, job_id);
+    return rows::find_one<std::string>(st, [](const statement& s) { return s.text(0); });
+  }
+
+  core::result<void> update_job_spec(const std::string& job_id, const std::string& spec) override {
+    AIRFLEET_PREPARE(db_, st, "UPDATE jobs SET spec = ? WHERE job_id = ?");
+    return st.bind(1, spec).bind(2, job_id).run();
+  }
+
   core::result<void> insert_job(const job_row& job) override {
-    static const std::string q = sql("INSERT INTO jobs (", job_columns,
+    static const std::string q = sql("INSERT INTO jobs (", insert_columns,
                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                                      "?, ?)");
     AIRFLEET_PREPARE(db_, st, q);
@@ -254,10 +272,13 @@ class sqlite_jobs_writer final : public jobs_writer {
   }
 
   core::result<void> update_job(const job_row& job) override {
-    static const std::string q = sql("INSERT OR REPLACE INTO jobs (", job_columns,
-                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                     "?, ?)");
-    AIRFLEET_PREPARE(db_, st, q);
+    AIRFLEET_PREPARE(db_, st,  // ?4 (spec) is bound and unused: update_job_spec writes it
+                     "UPDATE jobs SET status = ?2, selection = ?3, reason_code = ?5, comment = ?6, "
+                     "force_canceled = ?7, created_ms = ?8, updated_ms = ?9, completed_ms = ?10, n_queued = ?11, "
+                     "n_in_progress = ?12, n_succeeded = ?13, n_failed = ?14, n_rejected = ?15, n_timed_out = ?16, "
+                     "n_canceled = ?17, n_removed = ?18, pending_targets = ?19, rollout_stopped = ?20, rate = ?21, "
+                     "window_start_ms = ?22, window_count = ?23, notified_since_increase = ?24, "
+                     "succeeded_since_increase = ?25 WHERE job_id = ?1");
     bind_job(st, job);
     return st.run();
   }
@@ -349,6 +370,13 @@ void sqlite_jobs_store::submit(std::function<core::result<void>(jobs_writer&)> w
         return work(writer).has_value();
       },
       std::move(done));
+}
+
+int sqlite_jobs_store::on_group_end(std::function<core::result<void>(jobs_writer&)> flush) {
+  return db_.add_group_hook([flush = std::move(flush)](connection& db) {
+    sqlite_jobs_writer writer(db);
+    return flush(writer);
+  });
 }
 
 core::result<void> sqlite_jobs_store::read(const std::function<core::result<void>(jobs_reader&)>& work) {

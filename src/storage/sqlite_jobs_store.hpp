@@ -13,6 +13,8 @@ class sqlite_jobs_store final : public jobs_store {
   void submit(std::function<core::result<void>(jobs_writer&)> work,
               std::function<void(const core::error*)> done) override;
   core::result<void> read(const std::function<core::result<void>(jobs_reader&)>& work) override;
+  int on_group_end(std::function<core::result<void>(jobs_writer&)> flush) override;
+  void remove_group_end(int handle) override { db_.remove_group_hook(handle); }
 
  private:
   database& db_;
