@@ -438,7 +438,9 @@ struct jobs_mqtt::state : std::enable_shared_from_this<state> {
       if (it != announced.end()) announced.erase(it);
       return send;
     }
-    auto key = next->state.job_id + ' ' + std::string(jobs::to_string(next->state.status));
+    // AWS sends notify-next only when the next job changes, not when its
+    // status or details do; a retry (queued again) counts as a new one.
+    auto key = next->state.job_id + ' ' + std::to_string(next->state.retry_attempt);
     if (it != announced.end()) {
       if (it->second == key) return false;
       it->second = std::move(key);
@@ -515,7 +517,7 @@ struct jobs_mqtt::state : std::enable_shared_from_this<state> {
   // Things with a pending-set change whose notify has not run yet -> whether
   // a pending execution left the set. Guarded by mutex.
   std::unordered_map<std::string, bool> dirty;
-  // Thing -> "<jobId> <STATUS>" of the next execution last announced on
+  // Thing -> "<jobId> <retryAttempt>" of the next execution last announced on
   // notify-next; absent when nothing is pending. Guarded by mutex.
   std::unordered_map<std::string, std::string> announced;
 };

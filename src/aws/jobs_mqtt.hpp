@@ -32,8 +32,9 @@
 //   pending execution deleted). Empty lists are left out; `jobs` is {} when
 //   nothing is pending.
 // * `$aws/things/T/jobs/notify-next` {timestamp, execution?} when the next
-//   execution (what DescribeJobExecution $next returns: job id and status)
-//   differs from the one last announced for T. No `execution` member means
+//   job (what DescribeJobExecution $next returns) differs from the one last
+//   announced for T: another job, or the same job queued again for a retry;
+//   not when only its status or details change (AWS's rule). No `execution` member means
 //   nothing is pending; that is announced when T's last pending execution
 //   left the pending set.
 // Both read the state after the change (engine.pending, describe $next), not

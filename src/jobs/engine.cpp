@@ -664,14 +664,15 @@ struct engine::impl {
         if (auto mw = make_maintenance_window(w.start, w.duration_minutes)) windows.push_back(std::move(*mw));
       if (!in_maintenance_window(windows, core::from_epoch_millis(t.now))) return 0;
     }
+    // A window's allowance is the rate in force when it opened: an
+    // exponential increase during a window applies from the next one.
     std::int64_t allowed = budget;
-    if (j.rate > 0) {
-      if (t.now >= j.window_start_ms + minute_ms()) {
-        j.window_start_ms = t.now;
-        j.window_count = 0;
-      }
-      allowed = std::min(allowed, j.rate - j.window_count);
+    if (t.now >= j.window_start_ms + minute_ms()) {
+      j.window_start_ms = t.now;
+      j.window_count = 0;
+      j.window_rate = j.rate;
     }
+    if (j.window_rate > 0) allowed = std::min(allowed, j.window_rate - j.window_count);
     if (allowed <= 0) return 0;
     JOBS_TRY(things, t.w.next_targets(j.job_id, static_cast<int>(allowed)));
     std::int64_t created = 0;
@@ -1119,12 +1120,13 @@ core::result<page<job>> engine::list_jobs(const list_jobs_request& request) {
   if (request.thing_group_name)
     group_arn = "arn:aws:iot:" + m.settings.region + ":" + m.settings.account_id + ":thinggroup/" +
                 *request.thing_group_name;
+  // Rows are read in batches and filtered here (the group is inside the
+  // spec); a next token is given only once another matching job is seen.
   page<job> out;
-  while (static_cast<int>(out.items.size()) < limit) {
+  while (true) {
     auto rows = m.read<std::vector<job_row>>(
         [&](jobs_reader& r) { return r.list_jobs(status, selection, after, limit + 1); });
     if (!rows) return rows.error();
-    if (rows->empty()) break;
     for (const auto& row : *rows) {
       after = row.job_id;
       auto j = m.make_job(row);

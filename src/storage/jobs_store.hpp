@@ -39,6 +39,7 @@ struct job_row {
   std::int64_t rate = 0;             // executions per minute now; 0 = unlimited
   std::int64_t window_start_ms = 0;
   std::int64_t window_count = 0;
+  std::int64_t window_rate = 0;      // the rate when the current window opened; 0 = unlimited
   std::int64_t notified_since_increase = 0;
   std::int64_t succeeded_since_increase = 0;
 };

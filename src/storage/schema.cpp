@@ -181,6 +181,7 @@ CREATE TABLE jobs (
   rate            INTEGER NOT NULL DEFAULT 0,
   window_start_ms INTEGER NOT NULL DEFAULT 0,
   window_count    INTEGER NOT NULL DEFAULT 0,
+  window_rate     INTEGER NOT NULL DEFAULT 0,
   notified_since_increase  INTEGER NOT NULL DEFAULT 0,
   succeeded_since_increase INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
