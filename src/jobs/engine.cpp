@@ -888,6 +888,14 @@ struct engine::impl {
     if (row) job_cache.emplace(job_id, *row);
     return row;
   }
+  // Rows read from the database inside a write may be older than the cache
+  // (dirty rows are written at the end of the group): the cache wins. Every
+  // job row a write looks at must come through here or find_job_for_write.
+  std::vector<job_row> current(std::vector<job_row> rows) const {
+    for (auto& row : rows)
+      if (auto it = job_cache.find(row.job_id); it != job_cache.end()) row = it->second;
+    return rows;
+  }
   core::result<job_row> writer_job(jobs_writer& w, const std::string& job_id) {
     JOBS_TRY(row, find_job_for_write(w, job_id));
     if (!row) return not_found("Job " + job_id + " not found");
@@ -934,8 +942,9 @@ struct engine::impl {
     auto r = write<bool>([this, thing, groups, deleted](jobs_writer& w, std::vector<event>& events) -> core::result<bool> {
       tx t{*this, w, events, now_ms()};
       bool added = false;
-      JOBS_TRY(jobs, deleted ? w.list_jobs(std::nullopt, std::nullopt, std::nullopt, 1 << 30)
-                             : w.continuous_jobs_in_progress());
+      JOBS_TRY(stored, deleted ? w.list_jobs(std::nullopt, std::nullopt, std::nullopt, 1 << 30)
+                               : w.continuous_jobs_in_progress());
+      auto jobs = current(std::move(stored));
       for (auto& j : jobs) {
         auto spec = spec_of(j);
         bool continuous = j.selection == "CONTINUOUS";
@@ -1679,7 +1688,8 @@ bool engine::tick() {
     for (auto& [id, j] : touched) JOBS_CHECK(m.save_job(w, j));
 
     // Schedules, rollouts and deletions.
-    JOBS_TRY(jobs, w.jobs_to_drive());
+    JOBS_TRY(stored, w.jobs_to_drive());
+    auto jobs = m.current(std::move(stored));
     for (auto& j : jobs) {
       if (budget <= 0) {
         more = true;

@@ -890,3 +890,27 @@ TEST_F(engine_test, counters_stay_exact_when_refused_and_accepted_changes_share_
 
 }  // namespace
 }  // namespace airfleet::jobs
+
+namespace airfleet::jobs {
+namespace {
+
+TEST_F(engine_test, a_timeout_and_a_rollout_of_one_job_in_the_same_pass_both_count) {
+  auto r = job_for({group_arn("fleet")});
+  r.config.rollout = rollout_config{1, std::nullopt};
+  r.config.in_progress_timeout_minutes = 1;
+  create(r);
+  jobs_->tick();
+  ASSERT_TRUE(start_next("dev1"));
+  clock_.advance(60s);  // dev1's deadline and the next rollout window, in one pass
+  jobs_->tick();
+  EXPECT_EQ(status("job1", "dev1"), execution_status::timed_out);
+  EXPECT_EQ(executions(), 2);
+  reopen();
+  auto d = details();
+  EXPECT_EQ(d.timed_out, 1);
+  EXPECT_EQ(d.queued, 1);
+  EXPECT_EQ(d.in_progress, 0);
+}
+
+}  // namespace
+}  // namespace airfleet::jobs
