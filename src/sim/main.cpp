@@ -2,11 +2,14 @@
 //
 //   airfleet-sim bench --scenario fan-in|fan-out|pairs --qos 0|1 ...   message throughput
 //   airfleet-sim connections --count N ...                              connection setup and idle cost
+//   airfleet-sim jobs --connections N ...                               devices working through IoT jobs
 //
 // Results go to stdout as one JSON line, progress to stderr. See
-// bench_command.hpp and connections_command.hpp for what each measures.
+// bench_command.hpp, connections_command.hpp and jobs_command.hpp for what
+// each measures.
 #include "sim/bench_command.hpp"
 #include "sim/connections_command.hpp"
+#include "sim/jobs_command.hpp"
 #include "sim/options.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -102,6 +105,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   connections_command->add_option("--hold", connections.hold, "Seconds to hold them idle")->capture_default_str();
 
+  sim::jobs_options jobs;
+  jobs.connection.keep_alive = 300;  // devices mostly wait for a job
+  std::string jobs_transport;
+  auto* jobs_command =
+      app.add_subcommand("jobs", "Devices working through IoT jobs over MQTT: notify-next, start-next, update");
+  add_connection_options(*jobs_command, jobs.connection);
+  jobs_command->add_option("--transport", jobs_transport, "plain or tls (the same as --tls)")
+      ->check(CLI::IsMember({"plain", "tls"}));
+  jobs_command->add_option("--connections,--devices", jobs.devices, "Devices (client id and thing name <prefix>-<i>)")
+      ->capture_default_str();
+  jobs_command
+      ->add_option("--expect-succeeded", jobs.expect_succeeded,
+                   "Stop once this many updates to SUCCEEDED were accepted (0 = one per device)")
+      ->capture_default_str();
+  jobs_command->add_option("--timeout", jobs.timeout, "Seconds to wait for them after the ready line")
+      ->capture_default_str();
+  jobs_command->add_flag("--start-next-on-connect", jobs.start_next_on_connect,
+                         "Each device asks start-next once when subscribed");
+  jobs_command->add_flag("--client-tokens", jobs.client_tokens, "Requests carry a clientToken");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
@@ -114,6 +137,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     return sim::run_bench(bench);
+  }
+  if (jobs_command->parsed()) {
+    if (jobs_transport == "tls") jobs.connection.tls = true;
+    else if (jobs_transport == "plain" && jobs.connection.tls) {
+      std::cerr << "airfleet-sim jobs: --transport plain contradicts --tls\n";
+      return 2;
+    }
+    return sim::run_jobs(jobs);
   }
   return sim::run_connections(connections);
 }
