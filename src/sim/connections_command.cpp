@@ -98,7 +98,7 @@ int run_connections(const connections_options& o) {
       co_await f.sleep(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.hold)));
     after = measure_memory(pid);
     for (auto& c : f.clients())
-      if (c->state() == client_state::ready) ++still_connected;
+      if (c->state() == session_state::ready) ++still_connected;
     co_await f.disconnect_all(30s);
   });
 

@@ -21,8 +21,7 @@ fleet::fleet(const connection_options& options, scoreboard& board)
     : options_(options),
       board_(board),
       io_(options.threads <= 1 ? 1 : static_cast<int>(options.threads)),
-      coordinator_strand_(options.threads <= 1 ? asio::any_io_executor(io_.get_executor())
-                                               : asio::any_io_executor(asio::make_strand(io_))) {}
+      coordinator_strand_(executor_for(io_, options.threads)) {}
 
 core::result<std::unique_ptr<fleet>> fleet::make(const connection_options& options, scoreboard& board) {
   auto invalid = [](std::string message) {
@@ -54,10 +53,8 @@ core::result<std::unique_ptr<fleet>> fleet::make(const connection_options& optio
 }
 
 client& fleet::add(client_config config) {
-  // One thread runs everything in order anyway: a strand would only add a lock.
-  asio::any_io_executor executor =
-      options_.threads <= 1 ? asio::any_io_executor(io_.get_executor()) : asio::any_io_executor(asio::make_strand(io_));
-  clients_.push_back(std::make_unique<client>(std::move(executor), tls_.get(), std::move(config), board_));
+  clients_.push_back(
+      std::make_unique<client>(executor_for(io_, options_.threads), tls_.get(), std::move(config), board_));
   return *clients_.back();
 }
 
@@ -95,7 +92,7 @@ asio::awaitable<void> fleet::connect(std::size_t first, std::size_t last, double
 asio::awaitable<void> fleet::disconnect_all(std::chrono::milliseconds timeout) {
   std::size_t started = 0;
   for (auto& c : clients_) {
-    if (c->state() == client_state::idle) continue;
+    if (c->state() == session_state::idle) continue;
     ++started;
     c->disconnect();
   }
@@ -109,7 +106,16 @@ asio::awaitable<void> fleet::disconnect_all(std::chrono::milliseconds timeout) {
 }
 
 void fleet::run(std::function<asio::awaitable<void>()> coordinator) {
-  asio::co_spawn(coordinator_strand_, std::move(coordinator), [](std::exception_ptr e) {
+  run_loop(io_, options_.threads, coordinator_strand_, std::move(coordinator));
+}
+
+asio::any_io_executor executor_for(asio::io_context& io, unsigned threads) {
+  return threads <= 1 ? asio::any_io_executor(io.get_executor()) : asio::any_io_executor(asio::make_strand(io));
+}
+
+void run_loop(asio::io_context& io, unsigned threads, asio::any_io_executor executor,
+              std::function<asio::awaitable<void>()> coordinator) {
+  asio::co_spawn(executor, std::move(coordinator), [](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -118,8 +124,8 @@ void fleet::run(std::function<asio::awaitable<void>()> coordinator) {
     }
   });
   std::vector<std::thread> workers;
-  for (unsigned t = 1; t < options_.threads; ++t) workers.emplace_back([this] { io_.run(); });
-  io_.run();
+  for (unsigned t = 1; t < threads; ++t) workers.emplace_back([&io] { io.run(); });
+  io.run();
   for (auto& w : workers) w.join();
 }
 

@@ -29,6 +29,18 @@
 
 namespace airfleet::sim {
 
+// An executor for one connection, or for a coordinator, on a loop run by
+// `threads` threads: a strand of its own with several, the io_context itself
+// with one (which runs everything in order anyway: a strand would only add a
+// lock).
+boost::asio::any_io_executor executor_for(boost::asio::io_context& io, unsigned threads);
+
+// Spawns `coordinator` on `executor` and runs `io` on `threads` threads (the
+// calling one among them) until the loop has no more work. An exception the
+// coordinator throws is logged.
+void run_loop(boost::asio::io_context& io, unsigned threads, boost::asio::any_io_executor executor,
+              std::function<boost::asio::awaitable<void>()> coordinator);
+
 class fleet {
  public:
   // Resolves the broker, loads TLS material, parses the source range.

@@ -1,5 +1,6 @@
 #include "sim/jobs_command.hpp"
 
+#include "sim/fleet.hpp"
 #include "sim/jobs_device.hpp"
 #include "sim/json_line.hpp"
 #include "sim/proc_stats.hpp"
@@ -7,10 +8,8 @@
 #include "sim/tls_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
@@ -19,7 +18,6 @@
 
 #include <iostream>
 #include <memory>
-#include <thread>
 #include <vector>
 
 namespace airfleet::sim {
@@ -57,10 +55,7 @@ double seconds_between_ns(std::uint64_t from, std::uint64_t to) {
 struct jobs_fleet {
   explicit jobs_fleet(unsigned threads) : io(threads <= 1 ? 1 : static_cast<int>(threads)), threads(threads) {}
 
-  asio::any_io_executor executor() {
-    // One thread runs everything in order anyway: a strand would only add a lock.
-    return threads <= 1 ? asio::any_io_executor(io.get_executor()) : asio::any_io_executor(asio::make_strand(io));
-  }
+  asio::any_io_executor executor() { return executor_for(io, threads); }
 
   asio::io_context io;
   unsigned threads;
@@ -114,11 +109,12 @@ int run_jobs(const jobs_options& o) {
   f.devices.reserve(o.devices);
   for (std::size_t i = 0; i < o.devices; ++i) {
     jobs_device_config d;
-    d.thing = c.client_prefix + "-" + std::to_string(i);
+    d.client_id = c.client_prefix + "-" + std::to_string(i);
     d.protocol_level = static_cast<std::uint8_t>(c.mqtt_version);
     d.keep_alive = c.keep_alive;
     d.index = i;
     d.connect_timeout = connect_timeout;
+    d.read_buffer_size = 4096;  // replies carry the job document; 4 KiB holds several of them
     d.start_next_on_connect = o.start_next_on_connect;
     d.client_tokens = o.client_tokens;
     f.devices.push_back(std::make_unique<jobs_device>(f.executor(), f.tls.get(), std::move(d), tally));
@@ -213,7 +209,7 @@ int run_jobs(const jobs_options& o) {
     // 3. Disconnect (the report is printed once the loop has stopped).
     std::size_t started = 0;
     for (auto& d : f.devices) {
-      if (d->state() == jobs_device_state::idle) continue;
+      if (d->state() == session_state::idle) continue;
       ++started;
       d->disconnect();
     }
@@ -226,18 +222,7 @@ int run_jobs(const jobs_options& o) {
     }
   };
 
-  asio::co_spawn(f.executor(), coordinator, [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("coordinator: {}", ex.what());
-    }
-  });
-  std::vector<std::thread> workers;
-  for (unsigned t = 1; t < c.threads; ++t) workers.emplace_back([&f] { f.io.run(); });
-  f.io.run();
-  for (auto& w : workers) w.join();
+  run_loop(f.io, c.threads, f.executor(), coordinator);
 
   // Every device has finished: their counts may be read.
   std::uint64_t once = 0, none = 0, several = 0;

@@ -7,8 +7,9 @@
 // not a snapshot of one instant, which for rates over seconds does not
 // matter; the final counts are read after every client has finished.
 //
-// Connection-level counters (connected, ready, failed, finished) exist for
-// every run; the message counters only for `bench`.
+// Connection-level counters (connection_tally.hpp: connected, ready, failed,
+// finished, the first error) exist for every run; the message counters only
+// for `bench`.
 //
 // The end-to-end window. A broker acknowledges a QoS 1 PUBLISH when it has
 // taken the message, not when a subscriber has it, and QoS 0 has no
@@ -27,6 +28,7 @@
 // outstanding messages off and counts a stall.
 #pragma once
 
+#include "sim/connection_tally.hpp"
 #include "sim/latency_histogram.hpp"
 
 #include <atomic>
@@ -34,8 +36,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <string>
 
 namespace airfleet::sim {
 
@@ -52,7 +52,7 @@ struct alignas(64) publisher_slot {
   std::atomic<bool> waiting{false};           // the publisher sleeps until its window opens
 };
 
-class scoreboard {
+class scoreboard : public connection_tally {
  public:
   // `fanout`: subscribers each message goes to; `window`: messages per
   // publisher on their way end to end, 0 for no such limit.
@@ -113,32 +113,11 @@ class scoreboard {
   latency_histogram latency;           // only while measuring
   std::atomic<bool> measuring{false};  // set by the coordinator for the window
 
-  // Connections.
-  std::atomic<std::uint64_t> connected{0};  // CONNACK accepted
-  std::atomic<std::uint64_t> ready{0};      // connected and, for subscribers, SUBACK received
-  std::atomic<std::uint64_t> failed{0};     // ended by an error before it was asked to disconnect
-  std::atomic<std::uint64_t> finished{0};   // both of its coroutines are done
-
   // Anomalies seen by subscribers.
   std::atomic<std::uint64_t> wrong_size{0};       // payload not --payload bytes
   std::atomic<std::uint64_t> foreign{0};          // no stamp of this run (another run on the same topics)
   std::atomic<std::uint64_t> out_of_range{0};     // stamp names a publisher or sequence that cannot exist
   std::atomic<std::uint64_t> publish_refused{0};  // PUBACK with a failure reason code (MQTT 5)
-
-  // The first error any client met, for the report.
-  void note_error(const std::string& message) {
-    std::lock_guard lock(mutex_);
-    ++errors_;
-    if (first_error_.empty()) first_error_ = message;
-  }
-  std::string first_error() const {
-    std::lock_guard lock(mutex_);
-    return first_error_;
-  }
-  std::uint64_t errors() const {
-    std::lock_guard lock(mutex_);
-    return errors_;
-  }
 
  private:
   std::uint64_t sum(std::atomic<std::uint64_t> publisher_slot::*field) const {
@@ -154,9 +133,6 @@ class scoreboard {
   std::uint64_t window_;
   std::unique_ptr<publisher_slot[]> slots_;
   std::unique_ptr<padded_counter[]> delivered_;
-  mutable std::mutex mutex_;  // guards first_error_ and errors_
-  std::string first_error_;
-  std::uint64_t errors_ = 0;
 };
 
 }  // namespace airfleet::sim

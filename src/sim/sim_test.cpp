@@ -1,7 +1,8 @@
 // The sim's pure parts: the payload stamp, loss/duplicate tracking, the
-// latency histogram and the source address range. The clients themselves
+// latency histogram, packet ids in flight and the source address range. The clients themselves
 // are exercised against real brokers (bench/mqtt-vs-mosquitto.sh).
 #include "sim/latency_histogram.hpp"
+#include "sim/packet_ids.hpp"
 #include "sim/payload.hpp"
 #include "sim/sequence_tracker.hpp"
 #include "sim/source_addresses.hpp"
@@ -60,6 +61,22 @@ TEST(latency_histogram, percentiles_by_nearest_rank) {
   EXPECT_EQ(h.max(), 100u);
   h.add(1'000'000);
   EXPECT_NEAR(h.percentile(1.0), 1'000'000, 1'000'000 / 64.0);
+}
+
+TEST(packet_ids, go_round_skipping_those_in_flight) {
+  packet_ids ids;
+  EXPECT_EQ(ids.allocate(), 1);
+  EXPECT_EQ(ids.allocate(), 2);
+  EXPECT_EQ(ids.in_flight(), 2);
+  EXPECT_FALSE(ids.release(0));  // never handed out
+  EXPECT_FALSE(ids.release(3));
+  EXPECT_TRUE(ids.release(1));
+  EXPECT_FALSE(ids.release(1));  // a second PUBACK for it
+  EXPECT_EQ(ids.in_flight(), 1);
+  for (std::uint32_t id = 3; id <= 65535; ++id) ASSERT_TRUE(ids.release(ids.allocate()));
+  EXPECT_EQ(ids.allocate(), 1);  // 65535 wraps to 1; 2 is still in flight
+  EXPECT_EQ(ids.allocate(), 3);
+  EXPECT_EQ(ids.in_flight(), 3);
 }
 
 TEST(source_addresses, spreads_over_the_host_addresses) {
