@@ -35,10 +35,11 @@ std::string describe(const json::value& v) {
   return "a value";
 }
 
+}  // namespace
+
 core::error wrong_type(const std::string& where, const std::string& want, const json::value& got) {
   return invalid_input("Member '" + where + "' must be " + want + ", not " + describe(got));
 }
-}  // namespace
 
 std::error_code make_error_code(errc e) {
   static const category instance;

@@ -24,6 +24,8 @@ enum class errc {
 std::error_code make_error_code(errc e);
 
 core::error invalid_input(std::string message);
+// "Member '<where>' must be <want>, not a string": the one wording of a type error.
+core::error wrong_type(const std::string& where, const std::string& want, const boost::json::value& got);
 
 class input {
  public:

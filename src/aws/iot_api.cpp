@@ -78,16 +78,6 @@ json::object group_ref(const registry::name_and_arn& g) {
   return json::object{{"groupName", g.name}, {"groupArn", g.arn}};
 }
 
-template <class T, class F>
-json::object page_json(const char* member, const registry::page<T>& page, F each) {
-  json::array items;
-  for (const auto& item : page.items) items.emplace_back(each(item));
-  json::object out;
-  out[member] = std::move(items);
-  if (page.next_token) out["nextToken"] = *page.next_token;
-  return out;
-}
-
 std::vector<std::string> split_path(std::string_view raw_path) {
   std::vector<std::string> out;
   if (!raw_path.empty() && raw_path.front() == '/') raw_path.remove_prefix(1);

@@ -24,20 +24,6 @@ constexpr std::string_view k_end_behaviors = "STOP_ROLLOUT, CANCEL, FORCE_CANCEL
 
 // ---- reading ---------------------------------------------------------------
 
-std::string kind_of(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::string: return "a string";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::array: return "a list";
-    case json::kind::object: return "an object";
-    case json::kind::null: return "null";
-  }
-  return "a value";
-}
-
 // The members of one JSON object of a request body, each named in errors by
 // its path from the body root ("abortConfig.criteriaList[0].action"). Only
 // types and the model's required members are checked here; values, ranges
@@ -90,8 +76,7 @@ class members {
     const auto& list = v->as_array();
     for (std::size_t i = 0; i < list.size(); ++i) {
       if (!list[i].is_string())
-        return invalid_input("Member '" + where(name) + "[" + std::to_string(i) + "]' must be a string, not " +
-                             kind_of(list[i]));
+        return aws::wrong_type(where(name) + "[" + std::to_string(i) + "]", "a string", list[i]);
       out.emplace_back(list[i].as_string());
     }
     return std::optional<std::vector<std::string>>{std::move(out)};
@@ -118,7 +103,7 @@ class members {
     for (std::size_t i = 0; i < list.size(); ++i) {
       auto item_path = where(name) + "[" + std::to_string(i) + "]";
       if (!list[i].is_object())
-        return invalid_input("Member '" + item_path + "' must be an object, not " + kind_of(list[i]));
+        return aws::wrong_type(item_path, "an object", list[i]);
       out.emplace_back(list[i].as_object(), std::move(item_path));
     }
     return std::optional<std::vector<members>>{std::move(out)};
@@ -149,7 +134,7 @@ class members {
     return v && !v->is_null() ? v : nullptr;
   }
   core::error wrong_type(std::string_view name, const std::string& want, const json::value& got) const {
-    return invalid_input("Member '" + where(name) + "' must be " + want + ", not " + kind_of(got));
+    return aws::wrong_type(where(name), want, got);
   }
 
   const json::object* object_;  // lives in the request's input for the whole call
@@ -470,16 +455,6 @@ json::object template_json(const jobs::job_template& t) {
   return o;
 }
 
-template <class T, class F>
-json::object page_json(const char* member, const jobs::page<T>& page, F each) {
-  json::array items;
-  for (const auto& item : page.items) items.emplace_back(each(item));
-  json::object out;
-  out[member] = std::move(items);
-  if (page.next_token) out["nextToken"] = *page.next_token;
-  return out;
-}
-
 }  // namespace
 
 void add_jobs_operations(iot_api& api, jobs::engine& engine) {
@@ -530,21 +505,17 @@ void add_jobs_operations(iot_api& api, jobs::engine& engine) {
   });
   api.add(verb::patch, "/jobs/{jobId}", "UpdateJob", true, [self](const input& in) -> core::result<json::object> {
     if (auto r = refuse_unsupported(in, {}); !r) return r.error();
-    members body(in.body(), "");
+    // The model's UpdateJob members are CreateJob's configuration without the
+    // document: read them the same way (a document member, not in the model, is not used).
+    TRY(config, config_in(members(in.body(), "")));
     jobs::update_job_request request;
     request.job_id = in.path("jobId");
-    TRY(description, body.string("description"));
-    request.description = std::move(description);
-    TRY(presigned, presigned_url_in(body));
-    request.presigned_url = std::move(presigned);
-    TRY(rollout, rollout_in(body));
-    request.rollout = std::move(rollout);
-    TRY(abort_criteria, abort_in(body));
-    request.abort = std::move(abort_criteria);
-    TRY(timeout, timeout_in(body));
-    request.in_progress_timeout_minutes = timeout;
-    TRY(retry, retry_in(body));
-    request.retry = std::move(retry);
+    request.description = std::move(config.description);
+    request.presigned_url = std::move(config.presigned_url);
+    request.rollout = std::move(config.rollout);
+    request.abort = std::move(config.abort);
+    request.in_progress_timeout_minutes = config.in_progress_timeout_minutes;
+    request.retry = std::move(config.retry);
     if (auto r = self->update_job(request); !r) return r.error();
     return json::object{};
   });

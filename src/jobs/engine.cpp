@@ -171,7 +171,6 @@ std::string encode_spec(const job_spec& s) {
     json::array windows;
     for (const auto& w : s.scheduling->maintenance_windows)
       windows.emplace_back(json::object{{"start", w.start}, {"minutes", w.duration_minutes}});
-    // jobs_to_drive() finds jobs with a schedule by this key.
     o["scheduling"] = json::object{
         {"start", opt_string(s.scheduling->start_time)},
         {"end", opt_string(s.scheduling->end_time)},
@@ -374,24 +373,36 @@ struct engine::impl {
   // job made in the current commit group is found) and read from the
   // committed database otherwise.
   std::shared_ptr<const job_spec> spec_of(const job_row& j) {
-    {
-      std::lock_guard lock(specs_mutex);
-      auto it = specs.find(j.job_id);
-      if (it != specs.end()) return it->second;
+    if (j.spec.empty()) {
+      auto found = spec_by_id(j.job_id);
+      // A failed read decodes as an empty spec; the row's counters still answer.
+      if (found && *found) return *found;
+      return std::make_shared<const job_spec>();
     }
-    std::string text = j.spec;
-    if (text.empty()) {
-      auto stored = store.read([&](jobs_reader& r) -> core::result<void> {
-        auto s = r.find_job_spec(j.job_id);
-        if (!s) return s.error();
-        if (*s) text = **s;
-        return {};
-      });
-      (void)stored;  // a failed read decodes as an empty spec; the row's counters still answer
-    }
-    auto decoded = std::make_shared<const job_spec>(decode_spec(text));
+    auto decoded = std::make_shared<const job_spec>(decode_spec(j.spec));
     std::lock_guard lock(specs_mutex);
     return specs.emplace(j.job_id, decoded).first->second;
+  }
+  // The spec of a job by id: from the cache, else one read; nullptr when
+  // there is no such job (not cached).
+  core::result<std::shared_ptr<const job_spec>> spec_by_id(const std::string& job_id) {
+    {
+      std::lock_guard lock(specs_mutex);
+      auto it = specs.find(job_id);
+      if (it != specs.end()) return it->second;
+    }
+    std::optional<std::string> text;
+    auto stored = store.read([&](jobs_reader& r) -> core::result<void> {
+      auto found = r.find_job_spec(job_id);
+      if (!found) return found.error();
+      text = std::move(*found);
+      return {};
+    });
+    if (!stored) return as_engine_error(stored.error());
+    if (!text) return std::shared_ptr<const job_spec>{};
+    auto decoded = std::make_shared<const job_spec>(decode_spec(*text));
+    std::lock_guard lock(specs_mutex);
+    return specs.emplace(job_id, decoded).first->second;
   }
   void prime_spec(const std::string& job_id, job_spec spec) {
     std::lock_guard lock(specs_mutex);
@@ -481,6 +492,11 @@ struct engine::impl {
       if (deadline) x.approximate_seconds_before_timed_out = std::max<std::int64_t>(0, (*deadline - now_ms()) / 1000);
     }
     return x;
+  }
+
+  job_template make_template(const storage::job_template_row& row) const {
+    return job_template{row.template_id, self.template_arn(row.template_id), decode_spec(row.spec).config,
+                        core::from_epoch_millis(row.created_ms)};
   }
 
   job make_job(const job_row& r) {
@@ -791,10 +807,10 @@ struct engine::impl {
 
   // The document a device reads (fresh presigned URLs), for `job_id`.
   core::result<std::optional<std::string>> device_document(const std::string& job_id) {
-    auto row = read<std::optional<job_row>>([&](jobs_reader& r) { return r.find_job(job_id); });
-    if (!row) return row.error();
-    if (!*row) return std::optional<std::string>{};
-    auto spec = spec_of(**row);
+    auto found = spec_by_id(job_id);
+    if (!found) return found.error();
+    if (!*found) return std::optional<std::string>{};
+    const auto& spec = *found;
     if (!spec->config.document) return std::optional<std::string>{};
     auto doc = resolve_document(*spec->config.document, spec->config);
     if (!doc) return doc.error();
@@ -923,6 +939,38 @@ struct engine::impl {
     job_cache.erase(job_id);
     dirty_jobs.erase(job_id);
     return {};
+  }
+
+  // ---- pages (maxResults / nextToken) ----
+
+  core::result<int> page_limit(std::optional<int> max_results) const {
+    int limit = max_results.value_or(settings.default_results);
+    if (limit < 1 || limit > settings.max_results)
+      return invalid("maxResults must be between 1 and " + std::to_string(settings.max_results));
+    return limit;
+  }
+  // The key a next token of `query` resumes after; nullopt on the first page.
+  core::result<std::optional<std::string>> page_after(const std::string& query,
+                                                      const std::optional<std::string>& token) const {
+    if (!token) return std::optional<std::string>{};
+    auto fields = tokens.decode(query, *token);
+    if (!fields || fields->size() != 1) return invalid("The nextToken is not valid for this request");
+    return std::optional<std::string>((*fields)[0]);
+  }
+  // Up to limit + 1 rows in key order -> the first `limit` items, and a token
+  // naming the last one's key when a further row exists.
+  template <class Item, class Row, class Convert, class Key>
+  page<Item> make_page(const std::vector<Row>& rows, int limit, const std::string& query, Convert convert,
+                       Key key) const {
+    page<Item> out;
+    for (const auto& row : rows) {
+      if (static_cast<int>(out.items.size()) == limit) {
+        out.next_token = tokens.encode(query, {key(out.items.back())});
+        break;
+      }
+      out.items.push_back(convert(row));
+    }
+    return out;
   }
 
   core::result<job_row> load_job(jobs_reader& r, const std::string& job_id) {
@@ -1080,6 +1128,7 @@ core::result<job> engine::create_job(const create_job_request& request) {
     j.created_ms = t.now;
     j.updated_ms = t.now;
     j.rate = rate;
+    j.has_schedule = spec.scheduling.has_value();
     m.prime_spec(j.job_id, spec);
     JOBS_CHECK(m.insert_job(w, j));
     JOBS_TRY(added, w.insert_targets(j.job_id, *things));
@@ -1110,18 +1159,15 @@ core::result<std::string> engine::job_document(const std::string& job_id) {
 
 core::result<page<job>> engine::list_jobs(const list_jobs_request& request) {
   auto& m = *impl_;
-  int limit = request.max_results.value_or(m.settings.default_results);
-  if (limit < 1 || limit > m.settings.max_results)
-    return invalid("maxResults must be between 1 and " + std::to_string(m.settings.max_results));
+  auto limit_r = m.page_limit(request.max_results);
+  if (!limit_r) return limit_r.error();
+  int limit = *limit_r;
   std::string query = "ListJobs|" + std::string(request.status ? to_string(*request.status) : "") + "|" +
                       std::string(request.selection ? to_string(*request.selection) : "") + "|" +
                       request.thing_group_name.value_or("");
-  std::optional<std::string> after;
-  if (request.next_token) {
-    auto fields = m.tokens.decode(query, *request.next_token);
-    if (!fields || fields->size() != 1) return invalid("The nextToken is not valid for this request");
-    after = (*fields)[0];
-  }
+  auto after_r = m.page_after(query, request.next_token);
+  if (!after_r) return after_r.error();
+  auto after = *after_r;
   std::optional<std::string> status, selection;
   if (request.status) status = std::string(to_string(*request.status));
   if (request.selection) selection = std::string(to_string(*request.selection));
@@ -1279,70 +1325,46 @@ core::result<job> engine::associate_targets(const std::string& job_id, const std
   return m.make_job(*r);
 }
 
-namespace {
-core::result<std::optional<std::string>> decode_after(const core::page_token_codec& tokens, const std::string& query,
-                                                      const std::optional<std::string>& token) {
-  if (!token) return std::optional<std::string>{};
-  auto fields = tokens.decode(query, *token);
-  if (!fields || fields->size() != 1) return invalid("The nextToken is not valid for this request");
-  return std::optional<std::string>((*fields)[0]);
-}
-}  // namespace
-
 core::result<page<execution>> engine::list_executions_for_job(const list_executions_request& request) {
   auto& m = *impl_;
-  int limit = request.max_results.value_or(m.settings.default_results);
-  if (limit < 1 || limit > m.settings.max_results)
-    return invalid("maxResults must be between 1 and " + std::to_string(m.settings.max_results));
+  auto limit = m.page_limit(request.max_results);
+  if (!limit) return limit.error();
   std::optional<std::string> status;
   if (request.status) status = std::string(to_string(*request.status));
   std::string query = "ForJob|" + request.key + "|" + status.value_or("");
-  auto after = decode_after(m.tokens, query, request.next_token);
+  auto after = m.page_after(query, request.next_token);
   if (!after) return after.error();
   auto rows = m.read<std::vector<execution_row>>([&](jobs_reader& r) -> core::result<std::vector<execution_row>> {
     JOBS_TRY(j, r.find_job(request.key));
     if (!j) return not_found("Job " + request.key + " not found");
-    return r.executions_for_job(request.key, status, *after, limit + 1);
+    return r.executions_for_job(request.key, status, *after, *limit + 1);
   });
   if (!rows) return rows.error();
-  page<execution> out;
-  for (const auto& e : *rows) {
-    if (static_cast<int>(out.items.size()) == limit) {
-      out.next_token = m.tokens.encode(query, {out.items.back().thing_name});
-      break;
-    }
-    out.items.push_back(m.make_execution(e));
-  }
-  return out;
+  return m.make_page<execution>(
+      *rows, *limit, query, [&](const execution_row& e) { return m.make_execution(e); },
+      [](const execution& e) { return e.thing_name; });
 }
 
 core::result<page<execution>> engine::list_executions_for_thing(const list_executions_request& request) {
   auto& m = *impl_;
-  int limit = request.max_results.value_or(m.settings.default_results);
-  if (limit < 1 || limit > m.settings.max_results)
-    return invalid("maxResults must be between 1 and " + std::to_string(m.settings.max_results));
+  auto limit = m.page_limit(request.max_results);
+  if (!limit) return limit.error();
   std::optional<std::string> status;
   if (request.status) status = std::string(to_string(*request.status));
   std::string query = "ForThing|" + request.key + "|" + status.value_or("") + "|" + request.job_id.value_or("");
-  auto after = decode_after(m.tokens, query, request.next_token);
+  auto after = m.page_after(query, request.next_token);
   if (!after) return after.error();
   auto rows = m.read<std::vector<execution_row>>([&](jobs_reader& r) -> core::result<std::vector<execution_row>> {
-    if (!request.job_id) return r.executions_for_thing(request.key, status, *after, limit + 1);
+    if (!request.job_id) return r.executions_for_thing(request.key, status, *after, *limit + 1);
     JOBS_TRY(e, r.latest_execution(*request.job_id, request.key));
     std::vector<execution_row> one;
     if (e && (!status || e->status == *status) && (!*after || e->job_id > **after)) one.push_back(std::move(*e));
     return one;
   });
   if (!rows) return rows.error();
-  page<execution> out;
-  for (const auto& e : *rows) {
-    if (static_cast<int>(out.items.size()) == limit) {
-      out.next_token = m.tokens.encode(query, {out.items.back().job_id});
-      break;
-    }
-    out.items.push_back(m.make_execution(e));
-  }
-  return out;
+  return m.make_page<execution>(
+      *rows, *limit, query, [&](const execution_row& e) { return m.make_execution(e); },
+      [](const execution& e) { return e.job_id; });
 }
 
 core::result<execution> engine::describe_execution(const std::string& job_id, const std::string& thing,
@@ -1457,31 +1479,24 @@ core::result<job_template> engine::describe_template(const std::string& id) {
   auto row = m.read<std::optional<storage::job_template_row>>([&](jobs_reader& r) { return r.find_template(id); });
   if (!row) return row.error();
   if (!*row) return not_found("Job template " + id + " not found");
-  return job_template{id, template_arn(id), decode_spec((*row)->spec).config,
-                      core::from_epoch_millis((*row)->created_ms)};
+  return m.make_template(**row);
 }
 
 core::result<page<job_template>> engine::list_templates(std::optional<int> max_results,
                                                         const std::optional<std::string>& next_token) {
   auto& m = *impl_;
-  int limit = max_results.value_or(m.settings.default_results);
-  if (limit < 1 || limit > m.settings.max_results)
-    return invalid("maxResults must be between 1 and " + std::to_string(m.settings.max_results));
-  auto after = decode_after(m.tokens, "ListJobTemplates", next_token);
+  auto limit = m.page_limit(max_results);
+  if (!limit) return limit.error();
+  const std::string query = "ListJobTemplates";
+  auto after = m.page_after(query, next_token);
   if (!after) return after.error();
   auto rows = m.read<std::vector<storage::job_template_row>>(
-      [&](jobs_reader& r) { return r.list_templates(*after, limit + 1); });
+      [&](jobs_reader& r) { return r.list_templates(*after, *limit + 1); });
   if (!rows) return rows.error();
-  page<job_template> out;
-  for (const auto& row : *rows) {
-    if (static_cast<int>(out.items.size()) == limit) {
-      out.next_token = m.tokens.encode("ListJobTemplates", {out.items.back().id});
-      break;
-    }
-    out.items.push_back(job_template{row.template_id, template_arn(row.template_id), decode_spec(row.spec).config,
-                                     core::from_epoch_millis(row.created_ms)});
-  }
-  return out;
+  return m.make_page<job_template>(
+      *rows, *limit, query,
+      [&](const storage::job_template_row& row) { return m.make_template(row); },
+      [](const job_template& t) { return t.id; });
 }
 
 core::result<void> engine::delete_template(const std::string& id) {

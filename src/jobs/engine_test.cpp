@@ -857,8 +857,8 @@ TEST_F(engine_test, counters_stay_exact_when_refused_and_accepted_changes_share_
     cv.notify_all();
   };
   // Each thing asks twice to start at version 1: the second ask must fail
-  // (VersionConflict) and its rolled-back savepoint must not disturb the
-  // counters the first one moved in the same group.
+  // (VersionConflict) while the first, often in the same commit group, moves
+  // the job's counters; the counters must be exact in memory and on disk.
   for (int i = 1; i <= 200; ++i) {
     for (int twice = 0; twice < 2; ++twice) {
       update_execution_request r;

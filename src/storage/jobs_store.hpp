@@ -40,6 +40,7 @@ struct job_row {
   std::int64_t window_start_ms = 0;
   std::int64_t window_count = 0;
   std::int64_t window_rate = 0;      // the rate when the current window opened; 0 = unlimited
+  bool has_schedule = false;         // a schedulingConfig: the scheduler visits it even with nothing to roll out
   std::int64_t notified_since_increase = 0;
   std::int64_t succeeded_since_increase = 0;
 };

@@ -182,9 +182,12 @@ CREATE TABLE jobs (
   window_start_ms INTEGER NOT NULL DEFAULT 0,
   window_count    INTEGER NOT NULL DEFAULT 0,
   window_rate     INTEGER NOT NULL DEFAULT 0,
+  has_schedule    INTEGER NOT NULL DEFAULT 0,
   notified_since_increase  INTEGER NOT NULL DEFAULT 0,
   succeeded_since_increase INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+-- The scheduler's pass looks only at jobs that may have work.
+CREATE INDEX jobs_active ON jobs(status) WHERE status IN ('IN_PROGRESS', 'SCHEDULED', 'DELETION_IN_PROGRESS');
 
 -- Things a job will roll out to and has not yet: drained at the rollout rate.
 CREATE TABLE job_targets (

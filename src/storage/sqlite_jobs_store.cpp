@@ -11,13 +11,13 @@ constexpr const char* job_columns =
     "job_id, status, selection, '' AS spec, reason_code, comment, force_canceled, created_ms, updated_ms, completed_ms, "
     "n_queued, n_in_progress, n_succeeded, n_failed, n_rejected, n_timed_out, n_canceled, n_removed, "
     "pending_targets, rollout_stopped, rate, window_start_ms, window_count, notified_since_increase, "
-    "succeeded_since_increase, window_rate";
+    "succeeded_since_increase, window_rate, has_schedule";
 
 constexpr const char* insert_columns =
     "job_id, status, selection, spec, reason_code, comment, force_canceled, created_ms, updated_ms, completed_ms, "
     "n_queued, n_in_progress, n_succeeded, n_failed, n_rejected, n_timed_out, n_canceled, n_removed, "
     "pending_targets, rollout_stopped, rate, window_start_ms, window_count, notified_since_increase, "
-    "succeeded_since_increase, window_rate";
+    "succeeded_since_increase, window_rate, has_schedule";
 
 constexpr const char* execution_columns =
     "job_id, thing_name, execution_number, status, status_details, force_canceled, queued_ms, started_ms, "
@@ -60,6 +60,7 @@ job_row read_job(const statement& s) {
   j.notified_since_increase = s.integer(23);
   j.succeeded_since_increase = s.integer(24);
   j.window_rate = s.integer(25);
+  j.has_schedule = s.integer(26) != 0;
   return j;
 }
 
@@ -70,7 +71,8 @@ void bind_job(statement& s, const job_row& j) {
   s.bind(11, j.queued).bind(12, j.in_progress).bind(13, j.succeeded).bind(14, j.failed).bind(15, j.rejected)
       .bind(16, j.timed_out).bind(17, j.canceled).bind(18, j.removed).bind(19, j.pending_targets)
       .bind(20, j.rollout_stopped ? 1 : 0).bind(21, j.rate).bind(22, j.window_start_ms).bind(23, j.window_count)
-      .bind(24, j.notified_since_increase).bind(25, j.succeeded_since_increase).bind(26, j.window_rate);
+      .bind(24, j.notified_since_increase).bind(25, j.succeeded_since_increase).bind(26, j.window_rate)
+      .bind(27, j.has_schedule ? 1 : 0);
 }
 
 execution_row read_execution(const statement& s) {
@@ -143,8 +145,8 @@ class sqlite_jobs_writer final : public jobs_writer {
   core::result<std::vector<job_row>> jobs_to_drive() override {
     static const std::string q =
         sql("SELECT ", job_columns,
-            " FROM jobs WHERE status IN ('SCHEDULED', 'DELETION_IN_PROGRESS') OR "
-            "(status = 'IN_PROGRESS' AND (pending_targets > 0 OR jobs.spec LIKE '%\"scheduling\"%')) ORDER BY job_id");
+            " FROM jobs WHERE status IN ('IN_PROGRESS', 'SCHEDULED', 'DELETION_IN_PROGRESS') "
+            "AND (status != 'IN_PROGRESS' OR pending_targets > 0 OR has_schedule = 1) ORDER BY job_id");
     AIRFLEET_PREPARE(db_, st, q);
     return rows::collect<job_row>(st, read_job);
   }
@@ -266,7 +268,7 @@ class sqlite_jobs_writer final : public jobs_writer {
   core::result<void> insert_job(const job_row& job) override {
     static const std::string q = sql("INSERT INTO jobs (", insert_columns,
                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                     "?, ?, ?)");
+                                     "?, ?, ?, ?)");
     AIRFLEET_PREPARE(db_, st, q);
     bind_job(st, job);
     return st.run();
@@ -279,7 +281,7 @@ class sqlite_jobs_writer final : public jobs_writer {
                      "n_in_progress = ?12, n_succeeded = ?13, n_failed = ?14, n_rejected = ?15, n_timed_out = ?16, "
                      "n_canceled = ?17, n_removed = ?18, pending_targets = ?19, rollout_stopped = ?20, rate = ?21, "
                      "window_start_ms = ?22, window_count = ?23, notified_since_increase = ?24, "
-                     "succeeded_since_increase = ?25, window_rate = ?26 WHERE job_id = ?1");
+                     "succeeded_since_increase = ?25, window_rate = ?26, has_schedule = ?27 WHERE job_id = ?1");
     bind_job(st, job);
     return st.run();
   }
