@@ -1,6 +1,7 @@
 #include "aws/gateway.hpp"
 
 #include "aws/errors.hpp"
+#include "auth/presign.hpp"
 #include "aws/input.hpp"
 #include "core/strings.hpp"
 
@@ -39,6 +40,22 @@ gateway::gateway(auth::authenticator& authenticator, iot_api& iot, iot_api& jobs
 http::response gateway::transport_error(bhttp::status status, std::string_view code, std::string_view message,
                                         const http::request_context&) const {
   return json_error(wire_error{status, std::string(code), std::string(message), {}});
+}
+
+bool gateway::claims_stream(const http::request_header& header) const {
+  if (!s3_) return false;
+  auto target = header.target();
+  auto path = path_of(target);
+  if (path == "/healthz") return false;
+  auth::signed_request signed_req;
+  signed_req.method = header.method_string();
+  signed_req.target = target;
+  for (const auto& field : header) signed_req.headers.emplace_back(field.name_string(), field.value());
+  if (auth::parse_sigv2_query(target)) return true;
+  auto claim = auth::parse_claim(signed_req);
+  if (claim) return claim->service == "s3";
+  if (claim.error().code != auth::make_error_code(auth::errc::missing_authentication)) return false;
+  return !iot_.find(header.method(), path) && !jobs_data_.find(header.method(), path);
 }
 
 asio::awaitable<http::response> gateway::handle(http::request& request, http::request_context& ctx) {

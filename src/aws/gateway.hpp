@@ -8,6 +8,7 @@
 
 #include "auth/authenticator.hpp"
 #include "aws/iot_api.hpp"
+#include "aws/s3_api.hpp"
 #include "http/server.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -28,6 +29,12 @@ class gateway {
           settings s);
 
   boost::asio::awaitable<http::response> handle(http::request& request, http::request_context& ctx);
+  // S3 requests stream (see s3_api.hpp): whether a request is one, from its
+  // headers alone. SigV4 with service "s3", any SigV2 query, and anonymous
+  // requests that match no IoT route (so S3 clients hear S3's AccessDenied).
+  void set_s3(s3_api* s3) { s3_ = s3; }
+  bool claims_stream(const http::request_header& header) const;
+  boost::asio::awaitable<void> handle_stream(http::exchange& ex) { return s3_->handle(ex); }
   http::response transport_error(boost::beast::http::status status, std::string_view code, std::string_view message,
                                  const http::request_context& ctx) const;
   void set_ready(bool ready) { ready_ = ready; }
@@ -41,6 +48,7 @@ class gateway {
   auth::authenticator& authenticator_;
   iot_api& iot_;
   iot_api& jobs_data_;
+  s3_api* s3_ = nullptr;
   boost::asio::thread_pool& blocking_;
   settings settings_;
   std::atomic<bool> ready_{false};

@@ -52,6 +52,12 @@ std::optional<time_point> parse_amz_date(std::string_view text);
 std::string format_amz_date(time_point t);
 // "2026-11-26T13:36:07Z"
 std::string format_iso8601(time_point t);
+// 2026-11-26T13:36:33.000Z (S3's XML timestamps).
+std::string format_iso8601_millis(time_point t);
+// RFC 7231 IMF-fixdate, "Thu, 26 Nov 2026 13:36:33 GMT" (Last-Modified).
+std::string format_http_date(time_point t);
+// IMF-fixdate, and the obsolete RFC 850 and asctime forms HTTP allows.
+std::optional<time_point> parse_http_date(std::string_view text);
 // Milliseconds since the epoch (how airfleet stores instants).
 std::int64_t to_epoch_millis(time_point t);
 time_point from_epoch_millis(std::int64_t millis);

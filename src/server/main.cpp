@@ -139,6 +139,8 @@ int main(int argc, char** argv) {
   serve->add_option("--region", s.region, "Region (stored at first start; default us-east-1)");
   serve->add_option("--account-id", s.account_id, "12-digit account id (stored at first start; default generated)");
   serve->add_option("--ready-file", s.ready_file, "Write a JSON object with the endpoints here once listening");
+  serve->add_option("--public-url", s.public_url, "Base URL devices use to download firmware (presigned links in job documents); default: the HTTP endpoint");
+  serve->add_option("--s3-abandoned-upload-hours", s.s3_abandoned_upload_hours, "Hours after which an unfinished multipart upload is aborted")->capture_default_str();
   serve->add_option("--endpoint-address", s.endpoint_address, "Host name DescribeEndpoint returns")->capture_default_str();
   serve->add_option("--api-rate-limit", s.api_rate_limit, "Requests per second per access key (0 = unlimited)")->capture_default_str();
   serve->add_option("--http-max-connections", s.http_max_connections, "HTTP connections open at once")->capture_default_str();

@@ -8,7 +8,10 @@
 #include "aws/jobs_data_api.hpp"
 #include "aws/jobs_mqtt.hpp"
 #include "jobs/engine.hpp"
+#include "server/firmware_links.hpp"
 #include "server/jobs_fleet.hpp"
+#include "s3/blob_store.hpp"
+#include "storage/sqlite_s3_store.hpp"
 #include "storage/sqlite_jobs_store.hpp"
 #include "identity/identity.hpp"
 #include "core/time.hpp"
@@ -166,6 +169,19 @@ int serve(const serve_settings& settings) {
   asio::thread_pool blocking(static_cast<std::size_t>(std::max(1, settings.blocking_threads)));
   aws::gateway gateway(authenticator, iot, jobs_data, blocking, {identity->account_id, identity->region});
 
+  // The firmware store: the S3 API over blobs in <data>/blobs, encrypted
+  // with data keys that <data>/master.key wraps.
+  auto master = s3::master_key::load_or_create(std::filesystem::path((*dir)->path()) / "master.key");
+  if (!master) {
+    spdlog::critical("cannot open the master key: {}", master.error().message);
+    return 1;
+  }
+  s3::blob_store blobs(std::filesystem::path((*dir)->path()) / "blobs", std::move(*master));
+  storage::sqlite_s3_store s3_store((*dir)->database());
+  aws::s3_api s3(authenticator, s3_store, blobs, blocking, clock, {identity->region, identity->account_id});
+  s3.sweep_orphans();
+  gateway.set_s3(&s3);
+
   // The MQTT broker: one thread of its own, the broker core and its transport on it.
   // (A pointer, so that it is destroyed before the broker and transport that
   // its unfinished handlers refer to; see the end of this function.)
@@ -269,6 +285,9 @@ int serve(const serve_settings& settings) {
       [&gateway](auto status, auto code, auto message, const auto& ctx) {
         return gateway.transport_error(status, code, message, ctx);
       });
+  http::streaming s3_streaming{[&gateway](const http::request_header& h) { return gateway.claims_stream(h); },
+                               [&gateway](http::exchange& ex) { return gateway.handle_stream(ex); }};
+  http_server->set_streaming(s3_streaming);
   asio::ssl::context tls(asio::ssl::context::tls_server);
   try {
     tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -287,6 +306,7 @@ int serve(const serve_settings& settings) {
         return gateway.transport_error(status, code, message, ctx);
       },
       &tls);
+  https_server->set_streaming(s3_streaming);
   asio::ip::tcp::endpoint bound, bound_tls;
   try {
     bound = http_server->listen(http_addr->host, http_addr->port);
@@ -300,12 +320,38 @@ int serve(const serve_settings& settings) {
     spdlog::critical("cannot listen on {}: {}", settings.https_listen, e.what());
     return 1;
   }
+  std::string endpoint = "http://" + url_host(bound.address()) + ":" + std::to_string(bound.port());
+  // Presigned firmware links in job documents point at the public URL.
+  server::firmware_links links(s3, authenticator, clock,
+                               settings.public_url.empty() ? endpoint : settings.public_url, identity->region,
+                               identity->token_secret);
+  jobs_engine.set_presigner(&links);
+  jobs_engine.set_document_source(&links);
+  struct unhook {
+    jobs::engine& e;
+    ~unhook() {
+      e.set_presigner(nullptr);
+      e.set_document_source(nullptr);
+    }
+  } unhook_links{jobs_engine};
+  // Abandoned multipart uploads: looked for every ten minutes.
+  asio::steady_timer upload_sweep(io);
+  std::function<void()> schedule_sweep = [&] {
+    upload_sweep.expires_after(std::chrono::minutes(10));
+    upload_sweep.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      asio::post(blocking, [&] { s3.sweep_uploads(std::chrono::hours(std::max(1, settings.s3_abandoned_upload_hours))); });
+      schedule_sweep();
+    });
+  };
+  s3.sweep_uploads(std::chrono::hours(std::max(1, settings.s3_abandoned_upload_hours)));
+  schedule_sweep();
+
   http_server->start();
   https_server->start();
   mqtt_transport.start();
   gateway.set_ready(true);
 
-  std::string endpoint = "http://" + url_host(bound.address()) + ":" + std::to_string(bound.port());
   auto tls_host = bound_tls.address().is_unspecified() ? std::string("localhost") : url_host(bound_tls.address());
   std::string tls_endpoint = "https://" + tls_host + ":" + std::to_string(bound_tls.port());
   spdlog::info("airfleet serving the AWS API at {} and {} (CA: {})", endpoint, tls_endpoint, root_ca_path);

@@ -30,6 +30,8 @@ struct serve_settings {
   std::int64_t jobs_default_rate = 0;      // rollout rate of jobs without a rollout config; 0 = unlimited
   double jobs_time_scale = 1.0;            // test-only: job minutes per real minute (timeouts, rollout windows)
   int jobs_tick_ms = 200;                  // how often the scheduler looks for due work
+  std::string public_url;                  // base URL devices use for presigned firmware links; empty: the HTTP endpoint
+  int s3_abandoned_upload_hours = 24;      // multipart uploads older than this are aborted
   std::vector<std::string> tls_hostnames;     // extra subject alternative names for the server certificate
   std::string pki_key_type = "ec";            // ec (P-256) or rsa (2048) for the CA, server and device keys
   std::string region;                        // empty: the stored one, else us-east-1 at first start

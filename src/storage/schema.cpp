@@ -226,6 +226,59 @@ CREATE TABLE job_templates (
   created_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+      {5, R"sql(
+-- The firmware store (S3 API). Bodies live in blobs/; these rows say which
+-- blob holds which version of which key.
+CREATE TABLE s3_buckets (
+  name        TEXT PRIMARY KEY,
+  region      TEXT NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  versioning  TEXT NOT NULL DEFAULT '',   -- '', 'Enabled' or 'Suspended'
+  encryption  TEXT                        -- NULL or 'AES256' (the bucket default)
+) WITHOUT ROWID;
+
+-- One row per version of a key, delete markers included. `seq` grows with
+-- each version of a key, so the newest is the one with the largest seq.
+CREATE TABLE s3_objects (
+  bucket           TEXT NOT NULL,
+  key              TEXT NOT NULL,
+  seq              INTEGER NOT NULL,
+  version_id       TEXT NOT NULL,          -- 'null' when written without versioning
+  is_latest        INTEGER NOT NULL,
+  delete_marker    INTEGER NOT NULL,
+  size             INTEGER NOT NULL,
+  etag             TEXT NOT NULL,          -- quoted, as sent in the ETag header
+  last_modified_ms INTEGER NOT NULL,
+  content_type     TEXT,
+  headers          TEXT NOT NULL,          -- JSON: user metadata, stored response headers, checksums
+  encrypted        INTEGER NOT NULL,
+  blobs            TEXT NOT NULL,          -- "id:size,id:size" in body order (several for multipart)
+  PRIMARY KEY (bucket, key, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX s3_objects_version ON s3_objects(bucket, key, version_id);
+CREATE INDEX s3_objects_current ON s3_objects(bucket, key) WHERE is_latest = 1;
+
+CREATE TABLE s3_uploads (
+  upload_id    TEXT PRIMARY KEY,
+  bucket       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  created_ms   INTEGER NOT NULL,
+  content_type TEXT,
+  headers      TEXT NOT NULL,
+  encrypted    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX s3_uploads_by_key ON s3_uploads(bucket, key, created_ms);
+
+CREATE TABLE s3_parts (
+  upload_id        TEXT NOT NULL,
+  part_number      INTEGER NOT NULL,
+  size             INTEGER NOT NULL,
+  etag             TEXT NOT NULL,
+  blob             TEXT NOT NULL,
+  last_modified_ms INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+)sql"},
   };
   return all;
 }
