@@ -328,7 +328,7 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
 
   auto path_end = c.target.find('?');
   std::string_view raw_path = std::string_view(c.target).substr(0, path_end);
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await ex.respond(error_response(e, c.request_id, std::string(raw_path)));
   };
 
@@ -381,8 +381,10 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
 
 asio::awaitable<void> s3_api::dispatch(call& c) {
   auto& op = c.ex.context().operation;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket + (c.has_key ? "/" + c.key : "")));
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
+    std::string resource = "/" + c.bucket;
+    if (c.has_key) resource += "/" + c.key;
+    co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   if (c.bucket.empty()) {
     if (c.verb == bhttp::verb::get) {
@@ -421,7 +423,7 @@ asio::awaitable<void> s3_api::dispatch(call& c) {
 
 asio::awaitable<void> s3_api::bucket_operation(call& c) {
   auto& op = c.ex.context().operation;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   switch (c.verb) {
@@ -439,9 +441,12 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
     case bhttp::verb::head: {
       op = "HeadBucket";
       auto b = bucket(c.bucket);
-      if (!b) co_return co_await fail(b.error().code == storage::make_error_code(storage::s3_store_errc::no_such_bucket)
-                                          ? no_such_bucket(c.bucket)
-                                          : from_core(b.error()));
+      if (!b) {
+        auto e = b.error().code == storage::make_error_code(storage::s3_store_errc::no_such_bucket)
+                     ? no_such_bucket(c.bucket)
+                     : from_core(b.error());
+        co_return co_await fail(std::move(e));
+      }
       auto res = empty_response(bhttp::status::ok);
       res.set("x-amz-bucket-region", b->region);
       co_await c.ex.respond(std::move(res));
@@ -735,7 +740,7 @@ std::optional<std::string> content_type_of(const http::request_header& h) {
 
 asio::awaitable<void> s3_api::create_bucket(call& c) {
   auto resource = "/" + c.bucket;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   if (!valid_bucket_name(c.bucket))
@@ -776,7 +781,7 @@ asio::awaitable<void> s3_api::delete_bucket(call& c) {
 }
 
 asio::awaitable<void> s3_api::put_versioning(call& c) {
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto body = co_await read_document(c);
@@ -795,7 +800,7 @@ asio::awaitable<void> s3_api::put_versioning(call& c) {
 }
 
 asio::awaitable<void> s3_api::put_encryption(call& c) {
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto body = co_await read_document(c);
@@ -850,7 +855,7 @@ asio::awaitable<void> s3_api::list_buckets(call& c) {
 
 // ListObjects (v1) and ListObjectsV2.
 asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto b = bucket(c.bucket);
@@ -957,7 +962,7 @@ asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
 }
 
 asio::awaitable<void> s3_api::list_versions(call& c) {
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto b = bucket(c.bucket);
@@ -1064,7 +1069,7 @@ asio::awaitable<void> s3_api::list_versions(call& c) {
 }
 
 asio::awaitable<void> s3_api::list_uploads(call& c) {
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto b = bucket(c.bucket);
@@ -1140,7 +1145,7 @@ core::result<std::vector<std::string>> s3_api::delete_one(const std::string& buc
 }
 
 asio::awaitable<void> s3_api::delete_objects(call& c) {
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto body = co_await read_document(c);
@@ -1220,7 +1225,7 @@ std::optional<s3_error> encryption_request(const http::request_header& h, bool& 
 
 asio::awaitable<void> s3_api::put_object(call& c) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto b = bucket(c.bucket);
@@ -1266,7 +1271,7 @@ asio::awaitable<void> s3_api::put_object(call& c) {
 
 asio::awaitable<void> s3_api::copy_object(call& c) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto source = c.header("x-amz-copy-source");
@@ -1363,7 +1368,7 @@ asio::awaitable<void> s3_api::copy_object(call& c) {
 
 asio::awaitable<void> s3_api::get_object(call& c, bool head) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto b = bucket(c.bucket);
@@ -1557,9 +1562,10 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
   if (!spans.empty() && readers[spans[0].index].plain_fd() < 0) {
     auto n = readers[spans[0].index].read(spans[0].offset, buf.data(),
                                           static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), spans[0].length)));
-    if (!n || *n == 0)
-      co_return co_await fail(internal("object " + c.bucket + "/" + c.key + " cannot be read: " +
-                                       (n ? std::string("short blob") : n.error().message)));
+    if (!n || *n == 0) {
+      std::string why = n ? std::string("short blob") : n.error().message;
+      co_return co_await fail(internal("object " + c.bucket + "/" + c.key + " cannot be read: " + why));
+    }
     prefetched = *n;
   }
   if (!co_await c.ex.write_header(h)) co_return;
@@ -1620,7 +1626,7 @@ asio::awaitable<void> s3_api::delete_object(call& c) {
 
 asio::awaitable<void> s3_api::create_upload(call& c) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto b = bucket(c.bucket);
@@ -1648,7 +1654,7 @@ asio::awaitable<void> s3_api::create_upload(call& c) {
 
 asio::awaitable<void> s3_api::upload_part(call& c) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto upload_id = c.param("uploadId").value_or("");
@@ -1687,7 +1693,7 @@ asio::awaitable<void> s3_api::upload_part(call& c) {
 
 asio::awaitable<void> s3_api::complete_upload(call& c) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto upload_id = c.param("uploadId").value_or("");
@@ -1779,7 +1785,7 @@ asio::awaitable<void> s3_api::abort_upload(call& c) {
 
 asio::awaitable<void> s3_api::list_parts(call& c) {
   auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](const s3_error& e) -> asio::awaitable<void> {
+  auto fail = [&](s3_error e) -> asio::awaitable<void> {
     co_await c.ex.respond(error_response(e, c.request_id, resource));
   };
   auto upload_id = c.param("uploadId").value_or("");
