@@ -576,7 +576,22 @@ asio::awaitable<core::result<std::string>> s3_api::read_document(call& c) {
     if (n == 0) break;
     body.append(piece.data(), n);
     if (body.size() > settings_.max_document_bytes)
-      co_return core::make_error(s3::chunked_errc::malformed, "The request document is too large");
+      co_return core::error{std::make_error_code(std::errc::file_too_large), "The request document is too large"};
+  }
+  std::string declared(core::trim(c.header("x-amz-content-sha256")));
+  if (declared.size() == 64 && core::to_lower(declared) != core::sha256_hex(body))
+    co_return core::error{std::make_error_code(std::errc::bad_message),
+                          "The provided 'x-amz-content-sha256' header does not match what was computed."};
+  if (auto given = c.header("content-md5"); !given.empty()) {
+    auto raw = core::base64_decode(core::trim(given));
+    core::hasher md5(core::hasher::kind::md5);
+    md5.update(body);
+    if (!raw || raw->size() != 16)
+      co_return core::error{std::make_error_code(std::errc::illegal_byte_sequence),
+                            "The Content-MD5 you specified was invalid."};
+    if (*raw != md5.finish_raw())
+      co_return core::error{std::make_error_code(std::errc::io_error),
+                            "The Content-MD5 you specified did not match what we received."};
   }
   co_return body;
 }
@@ -746,7 +761,7 @@ asio::awaitable<void> s3_api::create_bucket(call& c) {
   if (!valid_bucket_name(c.bucket))
     co_return co_await fail(invalid_bucket_name(c.bucket));
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(malformed_xml());
+  if (!body) co_return co_await fail(ingest_error(body.error()));
   std::string region = settings_.region;
   if (!core::trim(*body).empty()) {
     auto doc = s3::parse_xml(*body);
@@ -785,7 +800,7 @@ asio::awaitable<void> s3_api::put_versioning(call& c) {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(malformed_xml());
+  if (!body) co_return co_await fail(ingest_error(body.error()));
   auto doc = s3::parse_xml(*body);
   if (!doc || doc->name != "VersioningConfiguration") co_return co_await fail(malformed_xml());
   auto status = doc->child("Status");
@@ -804,7 +819,7 @@ asio::awaitable<void> s3_api::put_encryption(call& c) {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(malformed_xml());
+  if (!body) co_return co_await fail(ingest_error(body.error()));
   auto doc = s3::parse_xml(*body);
   if (!doc || doc->name != "ServerSideEncryptionConfiguration") co_return co_await fail(malformed_xml());
   auto rule = doc->child("Rule");
@@ -1149,15 +1164,7 @@ asio::awaitable<void> s3_api::delete_objects(call& c) {
     co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
   };
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(malformed_xml());
-  if (auto given = c.header("content-md5"); !given.empty()) {
-    auto raw = core::base64_decode(core::trim(given));
-    core::hasher md5(core::hasher::kind::md5);
-    md5.update(*body);
-    if (!raw || *raw != md5.finish_raw())
-      co_return co_await fail({bhttp::status::bad_request, "BadDigest",
-                               "The Content-MD5 you specified did not match what we received."});
-  }
+  if (!body) co_return co_await fail(ingest_error(body.error()));
   auto doc = s3::parse_xml(*body);
   if (!doc || doc->name != "Delete") co_return co_await fail(malformed_xml());
   auto objects = doc->all("Object");
@@ -1631,7 +1638,7 @@ asio::awaitable<void> s3_api::create_upload(call& c) {
   };
   auto b = bucket(c.bucket);
   if (!b) co_return co_await fail(no_such_bucket(c.bucket));
-  (void)co_await read_document(c);
+  if (auto body = co_await read_document(c); !body) co_return co_await fail(ingest_error(body.error()));
   bool encrypt = b->encryption.has_value();
   if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await fail(*e);
   storage::s3_upload_row row;
@@ -1698,7 +1705,7 @@ asio::awaitable<void> s3_api::complete_upload(call& c) {
   };
   auto upload_id = c.param("uploadId").value_or("");
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(malformed_xml());
+  if (!body) co_return co_await fail(ingest_error(body.error()));
   auto upload = store_.find_upload(upload_id);
   if (!upload) co_return co_await fail(from_core(upload.error()));
   if (!*upload || (*upload)->bucket != c.bucket || (*upload)->key != c.key)
