@@ -1,5 +1,7 @@
 #include "aws/errors.hpp"
 
+#include "s3/xml.hpp"
+
 #include "auth/sigv4.hpp"
 #include "aws/input.hpp"
 #include "identity/errors.hpp"
@@ -95,21 +97,6 @@ http::response json_error(const wire_error& e, unsigned version) {
 http::response json_error(const core::error& e, unsigned version) { return json_error(to_wire(e), version); }
 
 namespace {
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 }  // namespace
 
 http::response xml_error(const wire_error& e, const std::string& request_id, unsigned version) {
@@ -117,8 +104,8 @@ http::response xml_error(const wire_error& e, const std::string& request_id, uns
   res.set(bhttp::field::content_type, "text/xml");
   bool sender = static_cast<int>(e.status) < 500;
   res.body() = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>" +
-               std::string(sender ? "Sender" : "Receiver") + "</Type><Code>" + xml_escape(e.code) +
-               "</Code><Message>" + xml_escape(e.message) + "</Message></Error><RequestId>" + xml_escape(request_id) +
+               std::string(sender ? "Sender" : "Receiver") + "</Type><Code>" + s3::xml_escape(e.code) +
+               "</Code><Message>" + s3::xml_escape(e.message) + "</Message></Error><RequestId>" + s3::xml_escape(request_id) +
                "</RequestId></ErrorResponse>";
   return res;
 }

@@ -144,6 +144,32 @@ s3_error from_auth(const core::error& e) {
   return {bhttp::status::forbidden, "AccessDenied", e.message};
 }
 
+// ingest's errors, as S3 names them.
+s3_error ingest_error(const core::error& e) {
+  if (e.code == std::make_error_code(std::errc::file_too_large))
+    return {bhttp::status::bad_request, "EntityTooLarge", e.message};
+  if (e.code == std::make_error_code(std::errc::bad_message))
+    return {bhttp::status::bad_request, "XAmzContentSHA256Mismatch", e.message};
+  if (e.code == std::make_error_code(std::errc::illegal_byte_sequence))
+    return {bhttp::status::bad_request, "InvalidDigest", e.message};
+  if (e.code == std::make_error_code(std::errc::io_error))
+    return {bhttp::status::bad_request, "BadDigest", e.message};
+  if (e.code == std::make_error_code(std::errc::not_supported))
+    return {bhttp::status::not_implemented, "NotImplemented", e.message};
+  if (e.code == std::make_error_code(std::errc::invalid_argument)) return invalid_argument(e.message);
+  return from_core(e);
+}
+
+// A non-negative integer query parameter, capped at `cap`; nullopt when it is
+// not one. Absent: `fallback`.
+std::optional<int> count_param(const std::optional<std::string>& text, int fallback, int cap) {
+  if (!text) return fallback;
+  int v = 0;
+  auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc{} || p != text->data() + text->size() || v < 0) return std::nullopt;
+  return std::min(v, cap);
+}
+
 std::string quote_etag(const std::string& hex) { return "\"" + hex + "\""; }
 std::string unquote(std::string_view s) {
   s = core::trim(s);
@@ -253,6 +279,9 @@ struct s3_api::call {
     return it == h.end() ? std::string() : std::string(it->value());
   }
   bool has_header(std::string_view name) const { return ex.header().find(name) != ex.header().end(); }
+  std::string resource() const { return "/" + bucket + (has_key ? "/" + key : std::string()); }
+  // Answers with an S3 error document for this request's resource.
+  asio::awaitable<void> fail(s3_error e);
   bool head() const { return verb == bhttp::verb::head; }
 };
 
@@ -288,6 +317,11 @@ http::response error_response(const s3_error& e, const std::string& request_id, 
 }
 
 }  // namespace
+
+asio::awaitable<void> s3_api::call::fail(s3_error e) {
+  auto res = error_response(e, request_id, resource());
+  co_await ex.respond(std::move(res));
+}
 
 s3_api::s3_api(auth::authenticator& authenticator, storage::s3_store& store, s3::blob_store& blobs,
                asio::thread_pool& blocking, const core::clock& clock, settings s)
@@ -328,7 +362,7 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
 
   auto path_end = c.target.find('?');
   std::string_view raw_path = std::string_view(c.target).substr(0, path_end);
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
+  auto reject = [&](s3_error e) -> asio::awaitable<void> {
     co_await ex.respond(error_response(e, c.request_id, std::string(raw_path)));
   };
 
@@ -337,34 +371,34 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
     auto who = authenticator_.authenticate(c.signed_req, *v2);
     if (!who) {
       ex.context().operation = "Unauthenticated";
-      co_return co_await fail(from_auth(who.error()));
+      co_return co_await reject(from_auth(who.error()));
     }
   } else {
     auto claim = auth::parse_claim(c.signed_req);
     if (!claim) {
       ex.context().operation = "Unauthenticated";
-      co_return co_await fail(from_auth(claim.error()));
+      co_return co_await reject(from_auth(claim.error()));
     }
     auto who = authenticator_.authenticate(c.signed_req, *claim);
     if (!who) {
       ex.context().operation = "Unauthenticated";
-      co_return co_await fail(from_auth(who.error()));
+      co_return co_await reject(from_auth(who.error()));
     }
     c.claim = std::move(*claim);
   }
 
   // Path style: /bucket[/key].
-  if (raw_path.empty() || raw_path[0] != '/') co_return co_await fail(invalid_argument("Bad request target"));
+  if (raw_path.empty() || raw_path[0] != '/') co_return co_await reject(invalid_argument("Bad request target"));
   auto rest = raw_path.substr(1);
   auto slash = rest.find('/');
   auto bucket = core::uri_decode(rest.substr(0, slash));
   auto key = slash == std::string_view::npos ? std::optional<std::string>("") : core::uri_decode(rest.substr(slash + 1));
-  if (!bucket || !key) co_return co_await fail(invalid_argument("The request path is not valid URL encoding"));
+  if (!bucket || !key) co_return co_await reject(invalid_argument("The request path is not valid URL encoding"));
   c.bucket = std::move(*bucket);
   c.key = std::move(*key);
   c.has_key = slash != std::string_view::npos && !c.key.empty();
   if (c.key.size() > 1024)
-    co_return co_await fail({bhttp::status::bad_request, "KeyTooLongError", "Your key is too long"});
+    co_return co_await reject({bhttp::status::bad_request, "KeyTooLongError", "Your key is too long"});
   if (path_end != std::string::npos) {
     for (auto part : core::split(std::string_view(c.target).substr(path_end + 1), '&')) {
       if (part.empty()) continue;
@@ -372,7 +406,7 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
       auto name = core::uri_decode(part.substr(0, eq));
       auto value =
           eq == std::string_view::npos ? std::optional<std::string>("") : core::uri_decode(part.substr(eq + 1));
-      if (!name || !value) co_return co_await fail(invalid_argument("The query string is not valid URL encoding"));
+      if (!name || !value) co_return co_await reject(invalid_argument("The query string is not valid URL encoding"));
       c.query.emplace_back(std::move(*name), std::move(*value));
     }
   }
@@ -381,18 +415,13 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
 
 asio::awaitable<void> s3_api::dispatch(call& c) {
   auto& op = c.ex.context().operation;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    std::string resource = "/" + c.bucket;
-    if (c.has_key) resource += "/" + c.key;
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   if (c.bucket.empty()) {
     if (c.verb == bhttp::verb::get) {
       op = "ListBuckets";
       co_return co_await list_buckets(c);
     }
     op = "Unknown";
-    co_return co_await fail({bhttp::status::method_not_allowed, "MethodNotAllowed",
+    co_return co_await c.fail({bhttp::status::method_not_allowed, "MethodNotAllowed",
                              "The specified method is not allowed against this resource."});
   }
   // Sub-resources that are not built answer NotImplemented rather than
@@ -405,7 +434,7 @@ asio::awaitable<void> s3_api::dispatch(call& c) {
   for (const auto& [k, v] : c.query)
     if (unbuilt.count(k)) {
       op = "NotImplemented";
-      co_return co_await fail({bhttp::status::not_implemented, "NotImplemented",
+      co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented",
                                "The '" + k + "' sub-resource is not implemented by airfleet"});
     }
   std::optional<s3_error> failure;
@@ -416,16 +445,13 @@ asio::awaitable<void> s3_api::dispatch(call& c) {
     failure = internal(e.what());
   }
   if (failure) {
-    if (!c.ex.responded()) co_await fail(*failure);
+    if (!c.ex.responded()) co_await c.fail(*failure);
     else c.ex.abort();
   }
 }
 
 asio::awaitable<void> s3_api::bucket_operation(call& c) {
   auto& op = c.ex.context().operation;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
   switch (c.verb) {
     case bhttp::verb::put:
       if (c.has("versioning")) {
@@ -445,7 +471,7 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
         auto e = b.error().code == storage::make_error_code(storage::s3_store_errc::no_such_bucket)
                      ? no_such_bucket(c.bucket)
                      : from_core(b.error());
-        co_return co_await fail(std::move(e));
+        co_return co_await c.fail(std::move(e));
       }
       auto res = empty_response(bhttp::status::ok);
       res.set("x-amz-bucket-region", b->region);
@@ -455,7 +481,7 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
     case bhttp::verb::get: {
       if (c.has("versioning") || c.has("encryption") || c.has("location")) {
         auto b = bucket(c.bucket);
-        if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+        if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
         if (c.has("versioning")) {
           op = "GetBucketVersioning";
           std::string body = "<VersioningConfiguration xmlns=\"" + std::string(xmlns) + "\">";
@@ -465,7 +491,7 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
         } else if (c.has("encryption")) {
           op = "GetBucketEncryption";
           if (!b->encryption)
-            co_return co_await fail(encryption_not_found(c.bucket));
+            co_return co_await c.fail(encryption_not_found(c.bucket));
           co_await c.ex.respond(xml_response(
               "<ServerSideEncryptionConfiguration xmlns=\"" + std::string(xmlns) +
               "\"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>" + *b->encryption +
@@ -509,7 +535,7 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
     default: break;
   }
   op = "Unknown";
-  co_await fail({bhttp::status::method_not_allowed, "MethodNotAllowed",
+  co_await c.fail({bhttp::status::method_not_allowed, "MethodNotAllowed",
                  "The specified method is not allowed against this resource."});
 }
 
@@ -557,8 +583,7 @@ asio::awaitable<void> s3_api::object_operation(call& c) {
     default: break;
   }
   op = "Unknown";
-  auto res = error_response(method_not_allowed(), c.request_id, "/" + c.bucket + "/" + c.key);
-  co_await c.ex.respond(std::move(res));
+  co_await c.fail(method_not_allowed());
 }
 
 // ---------------------------------------------------------------------------
@@ -594,6 +619,22 @@ asio::awaitable<core::result<std::string>> s3_api::read_document(call& c) {
                             "The Content-MD5 you specified did not match what we received."};
   }
   co_return body;
+}
+
+// A request document with the given root element; answers the error itself
+// and gives nullopt when there is none.
+asio::awaitable<std::optional<s3::xml_element>> s3_api::read_xml(call& c, std::string_view root) {
+  auto body = co_await read_document(c);
+  if (!body) {
+    co_await c.fail(ingest_error(body.error()));
+    co_return std::nullopt;
+  }
+  auto doc = s3::parse_xml(*body);
+  if (!doc || doc->name != root) {
+    co_await c.fail(malformed_xml());
+    co_return std::nullopt;
+  }
+  co_return doc;
 }
 
 asio::awaitable<core::result<s3_api::ingested>> s3_api::ingest(call& c, s3::blob_writer& writer) {
@@ -704,21 +745,6 @@ asio::awaitable<core::result<s3_api::ingested>> s3_api::ingest(call& c, s3::blob
 }
 
 namespace {
-// ingest's errors, as S3 names them.
-s3_error ingest_error(const core::error& e) {
-  if (e.code == std::make_error_code(std::errc::file_too_large))
-    return {bhttp::status::bad_request, "EntityTooLarge", e.message};
-  if (e.code == std::make_error_code(std::errc::bad_message))
-    return {bhttp::status::bad_request, "XAmzContentSHA256Mismatch", e.message};
-  if (e.code == std::make_error_code(std::errc::illegal_byte_sequence))
-    return {bhttp::status::bad_request, "InvalidDigest", e.message};
-  if (e.code == std::make_error_code(std::errc::io_error))
-    return {bhttp::status::bad_request, "BadDigest", e.message};
-  if (e.code == std::make_error_code(std::errc::not_supported))
-    return {bhttp::status::not_implemented, "NotImplemented", e.message};
-  if (e.code == std::make_error_code(std::errc::invalid_argument)) return invalid_argument(e.message);
-  return from_core(e);
-}
 
 // x-amz-meta-*, stored headers, the checksum and the encryption flag.
 std::string object_headers(const http::request_header& h, const std::string& checksum_name,
@@ -754,28 +780,24 @@ std::optional<std::string> content_type_of(const http::request_header& h) {
 // Buckets.
 
 asio::awaitable<void> s3_api::create_bucket(call& c) {
-  auto resource = "/" + c.bucket;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   if (!valid_bucket_name(c.bucket))
-    co_return co_await fail(invalid_bucket_name(c.bucket));
+    co_return co_await c.fail(invalid_bucket_name(c.bucket));
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(ingest_error(body.error()));
+  if (!body) co_return co_await c.fail(ingest_error(body.error()));
   std::string region = settings_.region;
   if (!core::trim(*body).empty()) {
     auto doc = s3::parse_xml(*body);
-    if (!doc || doc->name != "CreateBucketConfiguration") co_return co_await fail(malformed_xml());
+    if (!doc || doc->name != "CreateBucketConfiguration") co_return co_await c.fail(malformed_xml());
     if (auto loc = doc->child("LocationConstraint")) {
       if (loc->text.empty() || loc->text.size() > 32)
-        co_return co_await fail({bhttp::status::bad_request, "InvalidLocationConstraint",
+        co_return co_await c.fail({bhttp::status::bad_request, "InvalidLocationConstraint",
                                  "The specified location-constraint is not valid"});
       region = loc->text;
     }
   }
   storage::s3_bucket_row row{c.bucket, region, core::to_epoch_millis(clock_.now()), "", std::nullopt};
   auto created = co_await on_blocking([&] { return store_.create_bucket(row); });
-  if (!created) co_return co_await fail(from_core(created.error()));
+  if (!created) co_return co_await c.fail(from_core(created.error()));
   auto res = empty_response(bhttp::status::ok);
   res.set(bhttp::field::location, "/" + c.bucket);
   co_await c.ex.respond(std::move(res));
@@ -787,78 +809,56 @@ asio::awaitable<void> s3_api::delete_bucket(call& c) {
     auto e = from_core(deleted.error());
     if (e.code == "NoSuchBucket") e = no_such_bucket(c.bucket);
     if (e.code == "BucketNotEmpty") e = bucket_not_empty(c.bucket);
-    {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-    co_return;
-  }
+    co_return co_await c.fail(e);
   }
   co_await c.ex.respond(empty_response(bhttp::status::no_content));
 }
 
 asio::awaitable<void> s3_api::put_versioning(call& c) {
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
-  auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(ingest_error(body.error()));
-  auto doc = s3::parse_xml(*body);
-  if (!doc || doc->name != "VersioningConfiguration") co_return co_await fail(malformed_xml());
+  auto doc = co_await read_xml(c, "VersioningConfiguration");
+  if (!doc) co_return;
   auto status = doc->child("Status");
-  if (!status || (status->text != "Enabled" && status->text != "Suspended")) co_return co_await fail(malformed_xml());
+  if (!status || (status->text != "Enabled" && status->text != "Suspended")) co_return co_await c.fail(malformed_xml());
   if (doc->child("MfaDelete") && doc->child("MfaDelete")->text == "Enabled")
-    co_return co_await fail({bhttp::status::not_implemented, "NotImplemented", "MFA delete is not implemented"});
+    co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented", "MFA delete is not implemented"});
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto set = co_await on_blocking([&] { return store_.set_versioning(c.bucket, status->text); });
-  if (!set) co_return co_await fail(from_core(set.error()));
+  if (!set) co_return co_await c.fail(from_core(set.error()));
   co_await c.ex.respond(empty_response(bhttp::status::ok));
 }
 
 asio::awaitable<void> s3_api::put_encryption(call& c) {
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
-  auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(ingest_error(body.error()));
-  auto doc = s3::parse_xml(*body);
-  if (!doc || doc->name != "ServerSideEncryptionConfiguration") co_return co_await fail(malformed_xml());
+  auto doc = co_await read_xml(c, "ServerSideEncryptionConfiguration");
+  if (!doc) co_return;
   auto rule = doc->child("Rule");
   auto by_default = rule ? rule->child("ApplyServerSideEncryptionByDefault") : nullptr;
   auto algo = by_default ? by_default->child("SSEAlgorithm") : nullptr;
-  if (!algo) co_return co_await fail(malformed_xml());
+  if (!algo) co_return co_await c.fail(malformed_xml());
   if (algo->text != "AES256") {
     if (algo->text == "aws:kms" || algo->text == "aws:kms:dsse")
-      co_return co_await fail({bhttp::status::not_implemented, "NotImplemented",
+      co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented",
                                "airfleet encrypts with its own keys (AES256); " + algo->text + " is not available"});
-    co_return co_await fail(malformed_xml());
+    co_return co_await c.fail(malformed_xml());
   }
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto set = co_await on_blocking([&] { return store_.set_encryption(c.bucket, std::string("AES256")); });
-  if (!set) co_return co_await fail(from_core(set.error()));
+  if (!set) co_return co_await c.fail(from_core(set.error()));
   co_await c.ex.respond(empty_response(bhttp::status::ok));
 }
 
 asio::awaitable<void> s3_api::delete_encryption(call& c) {
   auto b = bucket(c.bucket);
-  if (!b) {
-    co_await c.ex.respond(error_response(no_such_bucket(c.bucket), c.request_id, "/" + c.bucket));
-    co_return;
-  }
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto set = co_await on_blocking([&] { return store_.set_encryption(c.bucket, std::nullopt); });
-  if (!set) {
-    co_await c.ex.respond(error_response(from_core(set.error()), c.request_id, "/" + c.bucket));
-    co_return;
-  }
+  if (!set) co_return co_await c.fail(from_core(set.error()));
   co_await c.ex.respond(empty_response(bhttp::status::no_content));
 }
 
 asio::awaitable<void> s3_api::list_buckets(call& c) {
   auto all = store_.list_buckets();
-  if (!all) {
-    co_await c.ex.respond(error_response(from_core(all.error()), c.request_id, "/"));
-    co_return;
-  }
+  if (!all) co_return co_await c.fail(from_core(all.error()));
   std::string body = "<ListAllMyBucketsResult xmlns=\"" + std::string(xmlns) + "\"><Owner><ID>" +
                      xml_escape(settings_.owner_id) + "</ID><DisplayName>airfleet</DisplayName></Owner><Buckets>";
   for (const auto& b : *all)
@@ -870,24 +870,18 @@ asio::awaitable<void> s3_api::list_buckets(call& c) {
 
 // ListObjects (v1) and ListObjectsV2.
 asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto prefix = c.param("prefix").value_or("");
   auto delimiter = c.param("delimiter").value_or("");
   auto encoding = c.param("encoding-type");
-  if (encoding && *encoding != "url") co_return co_await fail(invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", *encoding));
+  if (encoding && *encoding != "url") co_return co_await c.fail(invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", *encoding));
   bool url = encoding.has_value();
-  int max_keys = max_list;
-  if (auto mk = c.param("max-keys")) {
-    int v = 0;
-    auto [p, ec] = std::from_chars(mk->data(), mk->data() + mk->size(), v);
-    if (ec != std::errc{} || p != mk->data() + mk->size() || v < 0)
-      co_return co_await fail(invalid_argument("Provided max-keys not an integer or within integer range", "max-keys", *mk));
-    max_keys = std::min(v, max_list);
-  }
+  auto max_keys_given = count_param(c.param("max-keys"), max_list, max_list);
+  if (!max_keys_given)
+    co_return co_await c.fail(invalid_argument("Provided max-keys not an integer or within integer range", "max-keys",
+                                               c.param("max-keys").value_or("")));
+  int max_keys = *max_keys_given;
   std::string cursor;
   bool inclusive = false;
   auto token = c.param("continuation-token");
@@ -895,7 +889,7 @@ asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
   auto marker = c.param("marker");
   if (v2 && token) {
     auto t = token_decode(*token);
-    if (!t) co_return co_await fail(invalid_argument("The continuation token provided is incorrect", "continuation-token", *token));
+    if (!t) co_return co_await c.fail(invalid_argument("The continuation token provided is incorrect", "continuation-token", *token));
     cursor = t->first;
     inclusive = t->second;
   } else if (v2 && start_after) {
@@ -919,12 +913,12 @@ asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
   while (true) {
     if (count >= max_keys) {
       auto more = store_.list_current(c.bucket, prefix, cursor, inclusive, 1);
-      if (!more) co_return co_await fail(from_core(more.error()));
+      if (!more) co_return co_await c.fail(from_core(more.error()));
       truncated = !more->empty();
       break;
     }
     auto rows = store_.list_current(c.bucket, prefix, cursor, inclusive, static_cast<std::size_t>(max_keys - count));
-    if (!rows) co_return co_await fail(from_core(rows.error()));
+    if (!rows) co_return co_await c.fail(from_core(rows.error()));
     if (rows->empty()) break;
     bool jumped = false;
     for (const auto& row : *rows) {
@@ -977,31 +971,26 @@ asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
 }
 
 asio::awaitable<void> s3_api::list_versions(call& c) {
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto prefix = c.param("prefix").value_or("");
   auto delimiter = c.param("delimiter").value_or("");
   bool url = c.param("encoding-type") == "url";
-  int max_keys = max_list;
-  if (auto mk = c.param("max-keys")) {
-    int v = 0;
-    auto [p, ec] = std::from_chars(mk->data(), mk->data() + mk->size(), v);
-    if (ec != std::errc{} || v < 0) co_return co_await fail(invalid_argument("Bad max-keys", "max-keys", *mk));
-    max_keys = std::min(v, max_list);
-  }
+  auto max_keys_given = count_param(c.param("max-keys"), max_list, max_list);
+  if (!max_keys_given)
+    co_return co_await c.fail(invalid_argument("Provided max-keys not an integer or within integer range", "max-keys",
+                                               c.param("max-keys").value_or("")));
+  int max_keys = *max_keys_given;
   auto key_marker = c.param("key-marker").value_or("");
   auto version_marker = c.param("version-id-marker").value_or("");
   std::int64_t before_seq = 0;
   if (!version_marker.empty()) {
     if (key_marker.empty())
-      co_return co_await fail(invalid_argument("A version-id marker cannot be specified without a key marker.",
+      co_return co_await c.fail(invalid_argument("A version-id marker cannot be specified without a key marker.",
                                                "version-id-marker", version_marker));
     auto v = store_.find_object(c.bucket, key_marker, version_marker);
-    if (!v) co_return co_await fail(from_core(v.error()));
-    if (!*v) co_return co_await fail(invalid_argument("Invalid version id specified", "version-id-marker", version_marker));
+    if (!v) co_return co_await c.fail(from_core(v.error()));
+    if (!*v) co_return co_await c.fail(invalid_argument("Invalid version id specified", "version-id-marker", version_marker));
     before_seq = (*v)->seq;
   }
   auto enc = [&](const std::string& s) { return xml_escape(url ? core::uri_encode(s, true) : s); };
@@ -1022,7 +1011,7 @@ asio::awaitable<void> s3_api::list_versions(call& c) {
   while (true) {
     auto rows = store_.list_versions(c.bucket, prefix, from_key, before_seq, from_inclusive,
                                      static_cast<std::size_t>(max_keys - count + 1));
-    if (!rows) co_return co_await fail(from_core(rows.error()));
+    if (!rows) co_return co_await c.fail(from_core(rows.error()));
     if (rows->empty()) break;
     bool jumped = false, stop = false;
     for (const auto& row : *rows) {
@@ -1084,23 +1073,18 @@ asio::awaitable<void> s3_api::list_versions(call& c) {
 }
 
 asio::awaitable<void> s3_api::list_uploads(call& c) {
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto prefix = c.param("prefix").value_or("");
   auto key_marker = c.param("key-marker").value_or("");
   auto upload_marker = c.param("upload-id-marker").value_or("");
-  int max = max_list;
-  if (auto m = c.param("max-uploads")) {
-    int v = 0;
-    auto [p, ec] = std::from_chars(m->data(), m->data() + m->size(), v);
-    if (ec != std::errc{} || v < 0) co_return co_await fail(invalid_argument("Bad max-uploads", "max-uploads", *m));
-    max = std::min(v, max_list);
-  }
+  auto max_given = count_param(c.param("max-uploads"), max_list, max_list);
+  if (!max_given)
+    co_return co_await c.fail(invalid_argument("Provided max-uploads not an integer or within integer range",
+                                               "max-uploads", c.param("max-uploads").value_or("")));
+  int max = *max_given;
   auto rows = store_.list_uploads(c.bucket, prefix, key_marker, upload_marker, static_cast<std::size_t>(max + 1));
-  if (!rows) co_return co_await fail(from_core(rows.error()));
+  if (!rows) co_return co_await c.fail(from_core(rows.error()));
   bool truncated = static_cast<int>(rows->size()) > max;
   if (truncated) rows->resize(static_cast<std::size_t>(max));
   std::string body = "<ListMultipartUploadsResult xmlns=\"" + std::string(xmlns) + "\"><Bucket>" +
@@ -1160,22 +1144,17 @@ core::result<std::vector<std::string>> s3_api::delete_one(const std::string& buc
 }
 
 asio::awaitable<void> s3_api::delete_objects(call& c) {
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, "/" + c.bucket));
-  };
-  auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(ingest_error(body.error()));
-  auto doc = s3::parse_xml(*body);
-  if (!doc || doc->name != "Delete") co_return co_await fail(malformed_xml());
+  auto doc = co_await read_xml(c, "Delete");
+  if (!doc) co_return;
   auto objects = doc->all("Object");
-  if (objects.empty() || objects.size() > 1000) co_return co_await fail(malformed_xml());
+  if (objects.empty() || objects.size() > 1000) co_return co_await c.fail(malformed_xml());
   bool quiet = doc->child("Quiet") && doc->child("Quiet")->text == "true";
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   std::string out = "<DeleteResult xmlns=\"" + std::string(xmlns) + "\">";
   for (const auto* o : objects) {
     auto key = o->child("Key");
-    if (!key) co_return co_await fail(malformed_xml());
+    if (!key) co_return co_await c.fail(malformed_xml());
     std::optional<std::string> vid;
     if (auto v = o->child("VersionId")) vid = v->text;
     bool marker = false;
@@ -1231,23 +1210,19 @@ std::optional<s3_error> encryption_request(const http::request_header& h, bool& 
 }  // namespace
 
 asio::awaitable<void> s3_api::put_object(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   if (metadata_bytes(c.ex.header()) > 2048)
-    co_return co_await fail({bhttp::status::bad_request, "MetadataTooLarge",
+    co_return co_await c.fail({bhttp::status::bad_request, "MetadataTooLarge",
                              "Your metadata headers exceed the maximum allowed metadata size."});
   bool encrypt = b->encryption.has_value();
-  if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await fail(*e);
+  if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await c.fail(*e);
   auto writer = blobs_.create(encrypt);
-  if (!writer) co_return co_await fail(internal(writer.error().message));
+  if (!writer) co_return co_await c.fail(internal(writer.error().message));
   auto in = co_await ingest(c, *writer);
-  if (!in) co_return co_await fail(ingest_error(in.error()));
+  if (!in) co_return co_await c.fail(ingest_error(in.error()));
   auto info = co_await on_blocking([&] { return writer->commit(); });
-  if (!info) co_return co_await fail(internal(info.error().message));
+  if (!info) co_return co_await c.fail(internal(info.error().message));
 
   storage::s3_object_row row;
   row.bucket = c.bucket;
@@ -1265,7 +1240,7 @@ asio::awaitable<void> s3_api::put_object(call& c) {
     blobs_.remove(info->id);
     auto e = from_core(freed.error());
     if (e.code == "NoSuchBucket") e = no_such_bucket(c.bucket);
-    co_return co_await fail(e);
+    co_return co_await c.fail(e);
   }
   remove_blobs(*freed);
   auto res = empty_response(bhttp::status::ok);
@@ -1277,10 +1252,6 @@ asio::awaitable<void> s3_api::put_object(call& c) {
 }
 
 asio::awaitable<void> s3_api::copy_object(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto source = c.header("x-amz-copy-source");
   std::string_view src = source;
   if (!src.empty() && src[0] == '/') src.remove_prefix(1);
@@ -1292,31 +1263,31 @@ asio::awaitable<void> s3_api::copy_object(call& c) {
   }
   auto slash = src.find('/');
   if (slash == std::string_view::npos)
-    co_return co_await fail(invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+    co_return co_await c.fail(invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
                                              "x-amz-copy-source", source));
   auto src_bucket = core::uri_decode(src.substr(0, slash));
   auto src_key = core::uri_decode(src.substr(slash + 1));
   if (!src_bucket || !src_key || src_key->empty())
-    co_return co_await fail(invalid_argument("Invalid copy source encoding", "x-amz-copy-source", source));
+    co_return co_await c.fail(invalid_argument("Invalid copy source encoding", "x-amz-copy-source", source));
   auto target_bucket = bucket(c.bucket);
-  if (!target_bucket) co_return co_await fail(no_such_bucket(c.bucket));
-  if (!bucket(*src_bucket)) co_return co_await fail(no_such_bucket(*src_bucket));
+  if (!target_bucket) co_return co_await c.fail(no_such_bucket(c.bucket));
+  if (!bucket(*src_bucket)) co_return co_await c.fail(no_such_bucket(*src_bucket));
   auto from = store_.find_object(*src_bucket, *src_key, src_version);
-  if (!from) co_return co_await fail(from_core(from.error()));
+  if (!from) co_return co_await c.fail(from_core(from.error()));
   if (!*from || (*from)->delete_marker) {
-    if (src_version) co_return co_await fail({bhttp::status::bad_request, "InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id."});
-    co_return co_await fail(no_such_key(*src_key));
+    if (src_version) co_return co_await c.fail({bhttp::status::bad_request, "InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id."});
+    co_return co_await c.fail(no_such_key(*src_key));
   }
   auto& obj = **from;
   bool replace = c.header("x-amz-metadata-directive") == "REPLACE";
   if (*src_bucket == c.bucket && *src_key == c.key && !src_version && !replace &&
       !c.has_header("x-amz-server-side-encryption"))
-    co_return co_await fail({bhttp::status::bad_request, "InvalidRequest",
+    co_return co_await c.fail({bhttp::status::bad_request, "InvalidRequest",
                              "This copy request is illegal because it is trying to copy an object to itself without "
                              "changing the object's metadata, storage class, website redirect location or encryption "
                              "attributes."});
   bool encrypt = target_bucket->encryption.has_value();
-  if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await fail(*e);
+  if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await c.fail(*e);
   // The copy streams blob to blob on the blocking pool.
   auto copied = co_await on_blocking([&]() -> core::result<std::pair<s3::blob_info, std::string>> {
     auto writer = blobs_.create(encrypt);
@@ -1341,7 +1312,7 @@ asio::awaitable<void> s3_api::copy_object(call& c) {
     if (!info) return info.error();
     return std::make_pair(*info, md5.finish_raw());
   });
-  if (!copied) co_return co_await fail(internal(copied.error().message));
+  if (!copied) co_return co_await c.fail(internal(copied.error().message));
   storage::s3_object_row row;
   row.bucket = c.bucket;
   row.key = c.key;
@@ -1361,7 +1332,7 @@ asio::awaitable<void> s3_api::copy_object(call& c) {
   auto freed = co_await on_blocking([&] { return store_.put_object(row); });
   if (!freed) {
     blobs_.remove(copied->first.id);
-    co_return co_await fail(from_core(freed.error()));
+    co_return co_await c.fail(from_core(freed.error()));
   }
   remove_blobs(*freed);
   auto res = xml_response("<CopyObjectResult xmlns=\"" + std::string(xmlns) + "\"><LastModified>" +
@@ -1374,30 +1345,26 @@ asio::awaitable<void> s3_api::copy_object(call& c) {
 }
 
 asio::awaitable<void> s3_api::get_object(call& c, bool head) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto version = c.param("versionId");
-  if (version && version->empty()) co_return co_await fail(invalid_argument("Version id cannot be the empty string", "versionId", ""));
+  if (version && version->empty()) co_return co_await c.fail(invalid_argument("Version id cannot be the empty string", "versionId", ""));
   auto found = store_.find_object(c.bucket, c.key, version);
-  if (!found) co_return co_await fail(from_core(found.error()));
+  if (!found) co_return co_await c.fail(from_core(found.error()));
   if (!*found) {
     if (version) {
       if (!valid_bucket_name(c.bucket) || version->size() > 64)
-        co_return co_await fail(invalid_argument("Invalid version id specified", "versionId", *version));
-      co_return co_await fail(no_such_version(c.key, *version));
+        co_return co_await c.fail(invalid_argument("Invalid version id specified", "versionId", *version));
+      co_return co_await c.fail(no_such_version(c.key, *version));
     }
-    co_return co_await fail(no_such_key(c.key));
+    co_return co_await c.fail(no_such_key(c.key));
   }
   auto& obj = **found;
   if (obj.delete_marker) {
     auto e = version ? s3_error{bhttp::status::method_not_allowed, "MethodNotAllowed",
                                 "The specified method is not allowed against this resource."}
                      : no_such_key(c.key);
-    auto res = error_response(e, c.request_id, resource);
+    auto res = error_response(e, c.request_id, c.resource());
     res.set("x-amz-delete-marker", "true");
     if (!b->versioning.empty()) res.set("x-amz-version-id", obj.version_id);
     {
@@ -1431,7 +1398,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
     co_await c.ex.respond(std::move(res));
   };
   auto precondition = [&]() -> asio::awaitable<void> {
-    co_await fail({bhttp::status::precondition_failed, "PreconditionFailed",
+    co_await c.fail({bhttp::status::precondition_failed, "PreconditionFailed",
                    "At least one of the pre-conditions you specified did not hold"});
   };
   if (!if_match.empty()) {
@@ -1469,7 +1436,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
         ok = parse(right, z);
         if (ok) {
           if (z == 0 || size == 0) {
-            auto res = error_response(invalid_range(range, size), c.request_id, resource);
+            auto res = error_response(invalid_range(range, size), c.request_id, c.resource());
             res.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
             {
     co_await c.ex.respond(std::move(res));
@@ -1486,7 +1453,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
           if (!right.empty() && z < a) {
             ok = false;  // syntactically invalid: ignored, the whole object follows
           } else if (a >= size) {
-            auto res = error_response(invalid_range(range, size), c.request_id, resource);
+            auto res = error_response(invalid_range(range, size), c.request_id, c.resource());
             res.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
             {
     co_await c.ex.respond(std::move(res));
@@ -1502,7 +1469,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
     }
   } else if (auto pn = c.param("partNumber")) {
     if (*pn != "1")
-      co_return co_await fail(invalid_argument("Part number must be 1 for objects uploaded whole", "partNumber", *pn));
+      co_return co_await c.fail(invalid_argument("Part number must be 1 for objects uploaded whole", "partNumber", *pn));
   }
   std::uint64_t length = size == 0 ? 0 : last - first + 1;
 
@@ -1544,7 +1511,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
   std::vector<s3::blob_reader> readers;
   for (const auto& ref : obj.blobs) {
     auto r = blobs_.open(ref.id);
-    if (!r) co_return co_await fail(internal("object " + c.bucket + "/" + c.key + ": " + r.error().message));
+    if (!r) co_return co_await c.fail(internal("object " + c.bucket + "/" + c.key + ": " + r.error().message));
     readers.push_back(std::move(*r));
   }
   // Which segments the range covers.
@@ -1571,7 +1538,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
                                           static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), spans[0].length)));
     if (!n || *n == 0) {
       std::string why = n ? std::string("short blob") : n.error().message;
-      co_return co_await fail(internal("object " + c.bucket + "/" + c.key + " cannot be read: " + why));
+      co_return co_await c.fail(internal("object " + c.bucket + "/" + c.key + " cannot be read: " + why));
     }
     prefetched = *n;
   }
@@ -1607,20 +1574,13 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
 }
 
 asio::awaitable<void> s3_api::delete_object(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
   auto b = bucket(c.bucket);
-  if (!b) {
-    co_await c.ex.respond(error_response(no_such_bucket(c.bucket), c.request_id, resource));
-    co_return;
-  }
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto version = c.param("versionId");
   bool marker = false;
   std::string version_out;
   auto freed = co_await on_blocking([&] { return delete_one(c.bucket, c.key, version, *b, marker, version_out); });
-  if (!freed) {
-    co_await c.ex.respond(error_response(from_core(freed.error()), c.request_id, resource));
-    co_return;
-  }
+  if (!freed) co_return co_await c.fail(from_core(freed.error()));
   remove_blobs(*freed);
   auto res = empty_response(bhttp::status::no_content);
   if (marker) res.set("x-amz-delete-marker", "true");
@@ -1632,15 +1592,11 @@ asio::awaitable<void> s3_api::delete_object(call& c) {
 // Multipart uploads.
 
 asio::awaitable<void> s3_api::create_upload(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
-  if (auto body = co_await read_document(c); !body) co_return co_await fail(ingest_error(body.error()));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
+  if (auto body = co_await read_document(c); !body) co_return co_await c.fail(ingest_error(body.error()));
   bool encrypt = b->encryption.has_value();
-  if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await fail(*e);
+  if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await c.fail(*e);
   storage::s3_upload_row row;
   row.upload_id = core::base64url_encode(core::random_bytes(24));
   row.bucket = c.bucket;
@@ -1651,7 +1607,7 @@ asio::awaitable<void> s3_api::create_upload(call& c) {
   row.headers = object_headers(c.ex.header(), "", "");
   row.encrypted = encrypt;
   auto created = co_await on_blocking([&] { return store_.create_upload(row); });
-  if (!created) co_return co_await fail(from_core(created.error()));
+  if (!created) co_return co_await c.fail(from_core(created.error()));
   auto res = xml_response("<InitiateMultipartUploadResult xmlns=\"" + std::string(xmlns) + "\"><Bucket>" +
                           xml_escape(c.bucket) + "</Bucket><Key>" + xml_escape(c.key) + "</Key><UploadId>" +
                           row.upload_id + "</UploadId></InitiateMultipartUploadResult>");
@@ -1660,35 +1616,31 @@ asio::awaitable<void> s3_api::create_upload(call& c) {
 }
 
 asio::awaitable<void> s3_api::upload_part(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto upload_id = c.param("uploadId").value_or("");
   auto pn = c.param("partNumber").value_or("");
   int part = 0;
   auto [p, ec] = std::from_chars(pn.data(), pn.data() + pn.size(), part);
   if (ec != std::errc{} || p != pn.data() + pn.size() || part < 1 || part > 10000)
-    co_return co_await fail(invalid_argument("Part number must be an integer between 1 and 10000, inclusive",
+    co_return co_await c.fail(invalid_argument("Part number must be an integer between 1 and 10000, inclusive",
                                              "partNumber", pn));
   if (c.has_header("x-amz-copy-source"))
-    co_return co_await fail({bhttp::status::not_implemented, "NotImplemented", "UploadPartCopy is not implemented"});
+    co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented", "UploadPartCopy is not implemented"});
   auto upload = store_.find_upload(upload_id);
-  if (!upload) co_return co_await fail(from_core(upload.error()));
+  if (!upload) co_return co_await c.fail(from_core(upload.error()));
   if (!*upload || (*upload)->bucket != c.bucket || (*upload)->key != c.key)
-    co_return co_await fail(no_such_upload(upload_id));
+    co_return co_await c.fail(no_such_upload(upload_id));
   auto writer = blobs_.create((*upload)->encrypted);
-  if (!writer) co_return co_await fail(internal(writer.error().message));
+  if (!writer) co_return co_await c.fail(internal(writer.error().message));
   auto in = co_await ingest(c, *writer);
-  if (!in) co_return co_await fail(ingest_error(in.error()));
+  if (!in) co_return co_await c.fail(ingest_error(in.error()));
   auto info = co_await on_blocking([&] { return writer->commit(); });
-  if (!info) co_return co_await fail(internal(info.error().message));
+  if (!info) co_return co_await c.fail(internal(info.error().message));
   storage::s3_part_row row{upload_id, part, static_cast<std::int64_t>(in->size), quote_etag(hex_of(in->md5_raw)),
                            info->id, core::to_epoch_millis(clock_.now())};
   auto freed = co_await on_blocking([&] { return store_.put_part(row); });
   if (!freed) {
     blobs_.remove(info->id);
-    co_return co_await fail(from_core(freed.error()));
+    co_return co_await c.fail(from_core(freed.error()));
   }
   remove_blobs(*freed);
   auto res = empty_response(bhttp::status::ok);
@@ -1699,26 +1651,22 @@ asio::awaitable<void> s3_api::upload_part(call& c) {
 }
 
 asio::awaitable<void> s3_api::complete_upload(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto upload_id = c.param("uploadId").value_or("");
   auto body = co_await read_document(c);
-  if (!body) co_return co_await fail(ingest_error(body.error()));
+  if (!body) co_return co_await c.fail(ingest_error(body.error()));
   auto upload = store_.find_upload(upload_id);
-  if (!upload) co_return co_await fail(from_core(upload.error()));
+  if (!upload) co_return co_await c.fail(from_core(upload.error()));
   if (!*upload || (*upload)->bucket != c.bucket || (*upload)->key != c.key)
-    co_return co_await fail(no_such_upload(upload_id));
+    co_return co_await c.fail(no_such_upload(upload_id));
   auto doc = s3::parse_xml(*body);
-  if (!doc || doc->name != "CompleteMultipartUpload") co_return co_await fail(malformed_xml());
+  if (!doc || doc->name != "CompleteMultipartUpload") co_return co_await c.fail(malformed_xml());
   auto listed = doc->all("Part");
   if (listed.empty())
-    co_return co_await fail({bhttp::status::bad_request, "MalformedXML",
+    co_return co_await c.fail({bhttp::status::bad_request, "MalformedXML",
                              "The XML you provided was not well-formed or did not validate against our published "
                              "schema"});
   auto stored = store_.list_parts(upload_id, 0, 10001);
-  if (!stored) co_return co_await fail(from_core(stored.error()));
+  if (!stored) co_return co_await c.fail(from_core(stored.error()));
   std::map<int, storage::s3_part_row> by_number;
   for (auto& p : *stored) by_number.emplace(p.part_number, p);
   int previous = 0;
@@ -1728,24 +1676,24 @@ asio::awaitable<void> s3_api::complete_upload(call& c) {
     auto number = listed[i]->child("PartNumber");
     auto etag = listed[i]->child("ETag");
     int n = 0;
-    if (!number || !etag) co_return co_await fail(malformed_xml());
+    if (!number || !etag) co_return co_await c.fail(malformed_xml());
     auto [p, ec] = std::from_chars(number->text.data(), number->text.data() + number->text.size(), n);
-    if (ec != std::errc{}) co_return co_await fail(malformed_xml());
+    if (ec != std::errc{}) co_return co_await c.fail(malformed_xml());
     if (n <= previous)
-      co_return co_await fail(invalid_part_order(upload_id));
+      co_return co_await c.fail(invalid_part_order(upload_id));
     previous = n;
     auto it = by_number.find(n);
     if (it == by_number.end() || unquote(it->second.etag) != unquote(etag->text))
-      co_return co_await fail(invalid_part(upload_id, n, etag->text));
+      co_return co_await c.fail(invalid_part(upload_id, n, etag->text));
     if (i + 1 < listed.size() && static_cast<std::uint64_t>(it->second.size) < settings_.min_part_bytes)
-      co_return co_await fail(entity_too_small(upload_id, n, it->second.size, settings_.min_part_bytes));
+      co_return co_await c.fail(entity_too_small(upload_id, n, it->second.size, settings_.min_part_bytes));
     auto raw = core::to_lower(unquote(it->second.etag));
     for (std::size_t k = 0; k + 1 < raw.size(); k += 2) md5s += static_cast<char>(std::stoi(raw.substr(k, 2), nullptr, 16));
     row.size += it->second.size;
     row.blobs.push_back({it->second.blob, it->second.size});
   }
   auto b = bucket(c.bucket);
-  if (!b) co_return co_await fail(no_such_bucket(c.bucket));
+  if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   core::hasher md5(core::hasher::kind::md5);
   md5.update(md5s);
   row.bucket = c.bucket;
@@ -1757,7 +1705,7 @@ asio::awaitable<void> s3_api::complete_upload(call& c) {
   row.headers = (*upload)->headers;
   row.encrypted = (*upload)->encrypted;
   auto freed = co_await on_blocking([&] { return store_.finish_upload(upload_id, row); });
-  if (!freed) co_return co_await fail(from_core(freed.error()));
+  if (!freed) co_return co_await c.fail(from_core(freed.error()));
   remove_blobs(*freed);
   auto res = xml_response("<CompleteMultipartUploadResult xmlns=\"" + std::string(xmlns) + "\"><Location>/" +
                           xml_escape(c.bucket) + "/" + xml_escape(core::uri_encode(c.key, true)) +
@@ -1769,45 +1717,30 @@ asio::awaitable<void> s3_api::complete_upload(call& c) {
 }
 
 asio::awaitable<void> s3_api::abort_upload(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
   auto upload_id = c.param("uploadId").value_or("");
   auto upload = store_.find_upload(upload_id);
-  if (!upload) {
-    co_await c.ex.respond(error_response(from_core(upload.error()), c.request_id, resource));
-    co_return;
-  }
+  if (!upload) co_return co_await c.fail(from_core(upload.error()));
   if (!*upload || (*upload)->bucket != c.bucket || (*upload)->key != c.key)
-    {
-    co_await c.ex.respond(error_response(no_such_upload(upload_id), c.request_id, resource));
-    co_return;
-  }
+    co_return co_await c.fail(no_such_upload(upload_id));
   auto freed = co_await on_blocking([&] { return store_.finish_upload(upload_id, std::nullopt); });
-  if (!freed) {
-    co_await c.ex.respond(error_response(from_core(freed.error()), c.request_id, resource));
-    co_return;
-  }
+  if (!freed) co_return co_await c.fail(from_core(freed.error()));
   remove_blobs(*freed);
   co_await c.ex.respond(empty_response(bhttp::status::no_content));
 }
 
 asio::awaitable<void> s3_api::list_parts(call& c) {
-  auto resource = "/" + c.bucket + "/" + c.key;
-  auto fail = [&](s3_error e) -> asio::awaitable<void> {
-    co_await c.ex.respond(error_response(e, c.request_id, resource));
-  };
   auto upload_id = c.param("uploadId").value_or("");
   auto upload = store_.find_upload(upload_id);
-  if (!upload) co_return co_await fail(from_core(upload.error()));
+  if (!upload) co_return co_await c.fail(from_core(upload.error()));
   if (!*upload || (*upload)->bucket != c.bucket || (*upload)->key != c.key)
-    co_return co_await fail(no_such_upload(upload_id));
-  int marker = 0, max = max_list;
-  if (auto m = c.param("part-number-marker")) std::from_chars(m->data(), m->data() + m->size(), marker);
-  if (auto m = c.param("max-parts")) {
-    std::from_chars(m->data(), m->data() + m->size(), max);
-    max = std::clamp(max, 0, max_list);
-  }
+    co_return co_await c.fail(no_such_upload(upload_id));
+  auto marker_given = count_param(c.param("part-number-marker"), 0, 10000);
+  auto max_given = count_param(c.param("max-parts"), max_list, max_list);
+  if (!marker_given || !max_given)
+    co_return co_await c.fail(invalid_argument("part-number-marker and max-parts are non-negative integers"));
+  int marker = *marker_given, max = *max_given;
   auto parts = store_.list_parts(upload_id, marker, static_cast<std::size_t>(max + 1));
-  if (!parts) co_return co_await fail(from_core(parts.error()));
+  if (!parts) co_return co_await c.fail(from_core(parts.error()));
   bool truncated = static_cast<int>(parts->size()) > max;
   if (truncated) parts->resize(static_cast<std::size_t>(max));
   std::string body = "<ListPartsResult xmlns=\"" + std::string(xmlns) + "\"><Bucket>" + xml_escape(c.bucket) +

@@ -18,6 +18,7 @@
 #include "core/time.hpp"
 #include "http/server.hpp"
 #include "s3/blob_store.hpp"
+#include "s3/xml.hpp"
 #include "storage/s3_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -81,6 +82,7 @@ class s3_api {
   struct ingested;
   boost::asio::awaitable<core::result<ingested>> ingest(call& c, s3::blob_writer& writer);
   boost::asio::awaitable<core::result<std::string>> read_document(call& c);
+  boost::asio::awaitable<std::optional<s3::xml_element>> read_xml(call& c, std::string_view root);
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F>> on_blocking(F f);
   void remove_blobs(const std::vector<std::string>& ids);

@@ -134,6 +134,16 @@ asio::awaitable<void> server::serve_requests(Stream& stream, beast::tcp_stream& 
     if (idle) idle_.insert(&transport);
     else idle_.erase(&transport);
   };
+  // A body over the limit: 413, then the connection closes.
+  auto too_large = [&]() -> asio::awaitable<void> {
+    auto res = errors_(bhttp::status::payload_too_large, "RequestEntityTooLargeException",
+                       "The request body is larger than " + std::to_string(limits_.body_bytes) + " bytes", ctx);
+    res.keep_alive(false);
+    res.prepare_payload();
+    transport.expires_after(std::chrono::seconds(10));
+    co_await bhttp::async_write(stream, res, as_tuple);
+    spdlog::info("request_id={} remote={} operation=- status=413 latency_ms=0", ctx.request_id, ctx.remote);
+  };
   bool first = true;
   while (!stopping_) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -188,13 +198,7 @@ asio::awaitable<void> server::serve_requests(Stream& stream, beast::tcp_stream& 
 
     auto& header = parser.get();
     if (parser.content_length() && *parser.content_length() > limits_.body_bytes) {
-      auto res = errors_(bhttp::status::payload_too_large, "RequestEntityTooLargeException",
-                         "The request body is larger than " + std::to_string(limits_.body_bytes) + " bytes", ctx);
-      res.keep_alive(false);
-      res.prepare_payload();
-      transport.expires_after(std::chrono::seconds(10));
-      co_await bhttp::async_write(stream, res, as_tuple);
-      spdlog::info("request_id={} remote={} operation=- status=413 latency_ms=0", ctx.request_id, ctx.remote);
+      co_await too_large();
       break;
     }
     parser.body_limit(limits_.body_bytes);  // chunked bodies: checked as they arrive
@@ -208,13 +212,7 @@ asio::awaitable<void> server::serve_requests(Stream& stream, beast::tcp_stream& 
     auto [body_ec, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, as_tuple);
     if (body_ec) {
       if (body_ec == bhttp::error::body_limit) {
-        auto res = errors_(bhttp::status::payload_too_large, "RequestEntityTooLargeException",
-                           "The request body is larger than " + std::to_string(limits_.body_bytes) + " bytes", ctx);
-        res.keep_alive(false);
-        res.prepare_payload();
-        transport.expires_after(std::chrono::seconds(10));
-        co_await bhttp::async_write(stream, res, as_tuple);
-        spdlog::info("request_id={} remote={} operation=- status=413 latency_ms=0", ctx.request_id, ctx.remote);
+        co_await too_large();
       }
       break;  // a body that stops half way, or times out: close cleanly
     }

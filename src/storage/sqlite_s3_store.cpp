@@ -102,6 +102,20 @@ core::result<bool> bucket_exists(connection& c, const std::string& bucket) {
   return *row;
 }
 
+// no_such_upload unless the upload exists.
+core::result<void> require_upload(connection& c, const std::string& upload_id) {
+  AIRFLEET_PREPARE(c, up, "SELECT 1 FROM s3_uploads WHERE upload_id = ?");
+  up.bind(1, upload_id);
+  auto there = up.step();
+  up.reset();
+  if (!there) return there.error();
+  if (!*there)
+    return core::make_error(s3_store_errc::no_such_upload,
+                            "The specified upload does not exist. The upload ID may be invalid, or the upload may "
+                            "have been aborted or completed.");
+  return {};
+}
+
 // Inserts `row` as the new latest version of its key; frees a replaced
 // "null" version's blobs into `freed`.
 core::result<void> insert_version(connection& c, s3_object_row& row, std::vector<std::string>& freed) {
@@ -277,9 +291,10 @@ core::result<std::vector<s3_object_row>> sqlite_s3_store::list_current(const std
                                                                        const std::string& from, bool inclusive,
                                                                        std::size_t limit) {
   return db_.read([&](connection& c) -> core::result<std::vector<s3_object_row>> {
-    std::string lower = std::max(prefix, from);
-    bool lower_inclusive = from < prefix || (from == prefix && inclusive) || (from > prefix && inclusive);
-    if (from <= prefix && from != prefix) lower_inclusive = true;
+    // Below the prefix the start is the prefix itself; otherwise `from`.
+    bool below = from < prefix;
+    const std::string& lower = below ? prefix : from;
+    bool lower_inclusive = below || inclusive;
     auto upper = prefix_end(prefix);
     std::string sql = std::string("SELECT ") + object_columns +
                       " FROM s3_objects WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND key " +
@@ -349,15 +364,7 @@ core::result<std::optional<s3_upload_row>> sqlite_s3_store::find_upload(const st
 
 core::result<std::vector<std::string>> sqlite_s3_store::put_part(const s3_part_row& row) {
   return db_.write([&](connection& c) -> core::result<std::vector<std::string>> {
-    AIRFLEET_PREPARE(c, up, "SELECT 1 FROM s3_uploads WHERE upload_id = ?");
-    up.bind(1, row.upload_id);
-    auto there = up.step();
-    up.reset();
-    if (!there) return there.error();
-    if (!*there)
-      return core::make_error(s3_store_errc::no_such_upload,
-                              "The specified upload does not exist. The upload ID may be invalid, or the upload may "
-                              "have been aborted or completed.");
+    if (auto there = require_upload(c, row.upload_id); !there) return there.error();
     std::vector<std::string> freed;
     AIRFLEET_PREPARE(c, old, "SELECT blob FROM s3_parts WHERE upload_id = ? AND part_number = ?");
     old.bind(1, row.upload_id).bind(2, row.part_number);
@@ -412,15 +419,7 @@ core::result<std::vector<s3_upload_row>> sqlite_s3_store::list_uploads(const std
 core::result<std::vector<std::string>> sqlite_s3_store::finish_upload(const std::string& upload_id,
                                                                       std::optional<s3_object_row> object) {
   return db_.write([&](connection& c) -> core::result<std::vector<std::string>> {
-    AIRFLEET_PREPARE(c, up, "SELECT 1 FROM s3_uploads WHERE upload_id = ?");
-    up.bind(1, upload_id);
-    auto there = up.step();
-    up.reset();
-    if (!there) return there.error();
-    if (!*there)
-      return core::make_error(s3_store_errc::no_such_upload,
-                              "The specified upload does not exist. The upload ID may be invalid, or the upload may "
-                              "have been aborted or completed.");
+    if (auto there = require_upload(c, upload_id); !there) return there.error();
     AIRFLEET_PREPARE(c, parts, "SELECT blob FROM s3_parts WHERE upload_id = ?");
     parts.bind(1, upload_id);
     auto blobs = rows::collect_names(parts);
