@@ -272,7 +272,7 @@ core::result<void> verify_with_key(const signed_request& request, const credenti
                             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP");
   if (claim.presigned) {
     if (claim.expires_seconds < 1 || std::chrono::seconds(claim.expires_seconds) > options.max_presign_expiry)
-      return core::make_error(errc::invalid_signature, "X-Amz-Expires must be between 1 and 604800 seconds");
+      return core::make_error(errc::incomplete_signature, "X-Amz-Expires must be between 1 and 604800 seconds");
     if (*when - now > options.max_skew)
       return core::make_error(errc::signature_expired, "Signature not yet current: " + claim.amz_date +
                                                            " is still later than " + core::format_amz_date(now + options.max_skew));

@@ -35,6 +35,12 @@ struct s3_error {
   std::vector<std::pair<std::string, std::string>> extra = {};
 };
 
+// Errors are made by plain functions, never braced inside a co_await: GCC 12
+// destroys such temporaries twice.
+s3_error err(bhttp::status status, std::string code, std::string message) {
+  return {status, std::move(code), std::move(message)};
+}
+
 s3_error no_such_bucket(const std::string& b) {
   return {bhttp::status::not_found, "NoSuchBucket", "The specified bucket does not exist", {{"BucketName", b}}};
 }
@@ -123,7 +129,7 @@ s3_error from_core(const core::error& e) {
   return internal(e.message);
 }
 
-s3_error from_auth(const core::error& e) {
+s3_error from_auth(const core::error& e, bool presigned = false) {
   using auth::errc;
   if (e.code == auth::make_error_code(errc::missing_authentication))
     return {bhttp::status::forbidden, "AccessDenied", "Anonymous access is forbidden for this operation"};
@@ -140,7 +146,8 @@ s3_error from_auth(const core::error& e) {
   if (e.code == auth::make_error_code(errc::throttled))
     return {bhttp::status::service_unavailable, "SlowDown", "Please reduce your request rate."};
   if (e.code == auth::make_error_code(errc::incomplete_signature))
-    return {bhttp::status::bad_request, "AuthorizationHeaderMalformed", e.message};
+    return {bhttp::status::bad_request, presigned ? "AuthorizationQueryParametersError" : "AuthorizationHeaderMalformed",
+            e.message};
   return {bhttp::status::forbidden, "AccessDenied", e.message};
 }
 
@@ -377,12 +384,13 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
     auto claim = auth::parse_claim(c.signed_req);
     if (!claim) {
       ex.context().operation = "Unauthenticated";
-      co_return co_await reject(from_auth(claim.error()));
+      bool presigned = c.target.find("X-Amz-Signature=") != std::string::npos;
+      co_return co_await reject(from_auth(claim.error(), presigned));
     }
     auto who = authenticator_.authenticate(c.signed_req, *claim);
     if (!who) {
       ex.context().operation = "Unauthenticated";
-      co_return co_await reject(from_auth(who.error()));
+      co_return co_await reject(from_auth(who.error(), claim->presigned));
     }
     c.claim = std::move(*claim);
   }
@@ -398,7 +406,7 @@ asio::awaitable<void> s3_api::handle(http::exchange& ex) {
   c.key = std::move(*key);
   c.has_key = slash != std::string_view::npos && !c.key.empty();
   if (c.key.size() > 1024)
-    co_return co_await reject({bhttp::status::bad_request, "KeyTooLongError", "Your key is too long"});
+    co_return co_await reject(err(bhttp::status::bad_request, "KeyTooLongError", "Your key is too long"));
   if (path_end != std::string::npos) {
     for (auto part : core::split(std::string_view(c.target).substr(path_end + 1), '&')) {
       if (part.empty()) continue;
@@ -421,8 +429,7 @@ asio::awaitable<void> s3_api::dispatch(call& c) {
       co_return co_await list_buckets(c);
     }
     op = "Unknown";
-    co_return co_await c.fail({bhttp::status::method_not_allowed, "MethodNotAllowed",
-                             "The specified method is not allowed against this resource."});
+    co_return co_await c.fail(err(bhttp::status::method_not_allowed, "MethodNotAllowed", "The specified method is not allowed against this resource."));
   }
   // Sub-resources that are not built answer NotImplemented rather than
   // being mistaken for a plain object or bucket request.
@@ -434,8 +441,7 @@ asio::awaitable<void> s3_api::dispatch(call& c) {
   for (const auto& [k, v] : c.query)
     if (unbuilt.count(k)) {
       op = "NotImplemented";
-      co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented",
-                               "The '" + k + "' sub-resource is not implemented by airfleet"});
+      co_return co_await c.fail(err(bhttp::status::not_implemented, "NotImplemented", "The '" + k + "' sub-resource is not implemented by airfleet"));
     }
   std::optional<s3_error> failure;
   try {
@@ -535,8 +541,7 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
     default: break;
   }
   op = "Unknown";
-  co_await c.fail({bhttp::status::method_not_allowed, "MethodNotAllowed",
-                 "The specified method is not allowed against this resource."});
+  co_await c.fail(err(bhttp::status::method_not_allowed, "MethodNotAllowed", "The specified method is not allowed against this resource."));
 }
 
 asio::awaitable<void> s3_api::object_operation(call& c) {
@@ -790,8 +795,7 @@ asio::awaitable<void> s3_api::create_bucket(call& c) {
     if (!doc || doc->name != "CreateBucketConfiguration") co_return co_await c.fail(malformed_xml());
     if (auto loc = doc->child("LocationConstraint")) {
       if (loc->text.empty() || loc->text.size() > 32)
-        co_return co_await c.fail({bhttp::status::bad_request, "InvalidLocationConstraint",
-                                 "The specified location-constraint is not valid"});
+        co_return co_await c.fail(err(bhttp::status::bad_request, "InvalidLocationConstraint", "The specified location-constraint is not valid"));
       region = loc->text;
     }
   }
@@ -820,7 +824,7 @@ asio::awaitable<void> s3_api::put_versioning(call& c) {
   auto status = doc->child("Status");
   if (!status || (status->text != "Enabled" && status->text != "Suspended")) co_return co_await c.fail(malformed_xml());
   if (doc->child("MfaDelete") && doc->child("MfaDelete")->text == "Enabled")
-    co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented", "MFA delete is not implemented"});
+    co_return co_await c.fail(err(bhttp::status::not_implemented, "NotImplemented", "MFA delete is not implemented"));
   auto b = bucket(c.bucket);
   if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   auto set = co_await on_blocking([&] { return store_.set_versioning(c.bucket, status->text); });
@@ -837,8 +841,7 @@ asio::awaitable<void> s3_api::put_encryption(call& c) {
   if (!algo) co_return co_await c.fail(malformed_xml());
   if (algo->text != "AES256") {
     if (algo->text == "aws:kms" || algo->text == "aws:kms:dsse")
-      co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented",
-                               "airfleet encrypts with its own keys (AES256); " + algo->text + " is not available"});
+      co_return co_await c.fail(err(bhttp::status::not_implemented, "NotImplemented", "airfleet encrypts with its own keys (AES256); " + algo->text + " is not available"));
     co_return co_await c.fail(malformed_xml());
   }
   auto b = bucket(c.bucket);
@@ -1213,8 +1216,7 @@ asio::awaitable<void> s3_api::put_object(call& c) {
   auto b = bucket(c.bucket);
   if (!b) co_return co_await c.fail(no_such_bucket(c.bucket));
   if (metadata_bytes(c.ex.header()) > 2048)
-    co_return co_await c.fail({bhttp::status::bad_request, "MetadataTooLarge",
-                             "Your metadata headers exceed the maximum allowed metadata size."});
+    co_return co_await c.fail(err(bhttp::status::bad_request, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size."));
   bool encrypt = b->encryption.has_value();
   if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await c.fail(*e);
   auto writer = blobs_.create(encrypt);
@@ -1275,17 +1277,16 @@ asio::awaitable<void> s3_api::copy_object(call& c) {
   auto from = store_.find_object(*src_bucket, *src_key, src_version);
   if (!from) co_return co_await c.fail(from_core(from.error()));
   if (!*from || (*from)->delete_marker) {
-    if (src_version) co_return co_await c.fail({bhttp::status::bad_request, "InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id."});
+    if (src_version) co_return co_await c.fail(err(bhttp::status::bad_request, "InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id."));
     co_return co_await c.fail(no_such_key(*src_key));
   }
   auto& obj = **from;
   bool replace = c.header("x-amz-metadata-directive") == "REPLACE";
   if (*src_bucket == c.bucket && *src_key == c.key && !src_version && !replace &&
       !c.has_header("x-amz-server-side-encryption"))
-    co_return co_await c.fail({bhttp::status::bad_request, "InvalidRequest",
-                             "This copy request is illegal because it is trying to copy an object to itself without "
+    co_return co_await c.fail(err(bhttp::status::bad_request, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without "
                              "changing the object's metadata, storage class, website redirect location or encryption "
-                             "attributes."});
+                             "attributes."));
   bool encrypt = target_bucket->encryption.has_value();
   if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await c.fail(*e);
   // The copy streams blob to blob on the blocking pool.
@@ -1361,9 +1362,8 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
   }
   auto& obj = **found;
   if (obj.delete_marker) {
-    auto e = version ? s3_error{bhttp::status::method_not_allowed, "MethodNotAllowed",
-                                "The specified method is not allowed against this resource."}
-                     : no_such_key(c.key);
+    auto e = no_such_key(c.key);
+    if (version) e = method_not_allowed();
     auto res = error_response(e, c.request_id, c.resource());
     res.set("x-amz-delete-marker", "true");
     if (!b->versioning.empty()) res.set("x-amz-version-id", obj.version_id);
@@ -1398,8 +1398,7 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
     co_await c.ex.respond(std::move(res));
   };
   auto precondition = [&]() -> asio::awaitable<void> {
-    co_await c.fail({bhttp::status::precondition_failed, "PreconditionFailed",
-                   "At least one of the pre-conditions you specified did not hold"});
+    co_await c.fail(err(bhttp::status::precondition_failed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"));
   };
   if (!if_match.empty()) {
     if (!etag_matches(if_match)) co_return co_await precondition();
@@ -1598,7 +1597,8 @@ asio::awaitable<void> s3_api::create_upload(call& c) {
   bool encrypt = b->encryption.has_value();
   if (auto e = encryption_request(c.ex.header(), encrypt)) co_return co_await c.fail(*e);
   storage::s3_upload_row row;
-  row.upload_id = core::base64url_encode(core::random_bytes(24));
+  // Letters and digits only: an id that starts with '-' reads as an option to the CLI.
+  row.upload_id = core::random_string(48, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
   row.bucket = c.bucket;
   row.key = c.key;
   row.created_ms = core::to_epoch_millis(clock_.now());
@@ -1624,7 +1624,7 @@ asio::awaitable<void> s3_api::upload_part(call& c) {
     co_return co_await c.fail(invalid_argument("Part number must be an integer between 1 and 10000, inclusive",
                                              "partNumber", pn));
   if (c.has_header("x-amz-copy-source"))
-    co_return co_await c.fail({bhttp::status::not_implemented, "NotImplemented", "UploadPartCopy is not implemented"});
+    co_return co_await c.fail(err(bhttp::status::not_implemented, "NotImplemented", "UploadPartCopy is not implemented"));
   auto upload = store_.find_upload(upload_id);
   if (!upload) co_return co_await c.fail(from_core(upload.error()));
   if (!*upload || (*upload)->bucket != c.bucket || (*upload)->key != c.key)
@@ -1662,9 +1662,8 @@ asio::awaitable<void> s3_api::complete_upload(call& c) {
   if (!doc || doc->name != "CompleteMultipartUpload") co_return co_await c.fail(malformed_xml());
   auto listed = doc->all("Part");
   if (listed.empty())
-    co_return co_await c.fail({bhttp::status::bad_request, "MalformedXML",
-                             "The XML you provided was not well-formed or did not validate against our published "
-                             "schema"});
+    co_return co_await c.fail(err(bhttp::status::bad_request, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published "
+                             "schema"));
   auto stored = store_.list_parts(upload_id, 0, 10001);
   if (!stored) co_return co_await c.fail(from_core(stored.error()));
   std::map<int, storage::s3_part_row> by_number;
