@@ -1,4 +1,5 @@
 // airfleet: the server (`airfleet serve`) and its operator subcommands.
+#include "core/config_file.hpp"
 #include "core/time.hpp"
 #include "server/data_dir.hpp"
 #include "server/serve.hpp"
@@ -31,31 +32,6 @@ std::vector<std::string> env_arguments(CLI::App& command) {
   return out;
 }
 
-// The value of --config (or AIRFLEET_CONFIG) among the raw arguments.
-std::string find_config(int argc, char** argv) {
-  std::string path;
-  if (const char* env = std::getenv("AIRFLEET_CONFIG")) path = env;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" && i + 1 < argc) path = argv[i + 1];
-    else if (a.rfind("--config=", 0) == 0) path = a.substr(9);
-  }
-  return path;
-}
-
-// Each key of the TOML file as a flag; [serve] sections are accepted too.
-std::vector<std::string> config_arguments(const std::string& path) {
-  std::vector<std::string> out;
-  if (path.empty()) return out;
-  std::ifstream in(path);
-  if (!in) throw CLI::FileError::Missing(path);
-  for (const auto& item : CLI::ConfigTOML().from_config(in)) {
-    if (!item.parents.empty() && !(item.parents.size() == 1 && item.parents[0] == "serve")) continue;
-    if (item.name == "config" || item.name == "++" || item.name == "--") continue;
-    for (const auto& value : item.inputs) out.push_back("--" + item.name + "=" + value);
-  }
-  return out;
-}
 
 int keys_command(const std::string& action, const std::string& data_dir, const std::string& key_id) {
   auto dir = server::data_dir::open(data_dir);
@@ -167,7 +143,7 @@ int main(int argc, char** argv) {
     args.push_back(argv[0]);
     args.push_back("serve");
     try {
-      for (auto& f : config_arguments(find_config(argc, argv))) args.push_back(f);
+      for (auto& f : core::config_arguments(core::find_config(argc, argv, 2, "AIRFLEET_CONFIG"), "serve")) args.push_back(f);
     } catch (const CLI::Error& e) {
       std::cerr << "airfleet: cannot read the config file: " << e.what() << "\n";
       return 2;
