@@ -1530,7 +1530,12 @@ asio::awaitable<void> s3_api::get_object(call& c, bool head) {
       base += seg;
     }
   }
-  std::vector<char> buf(io_piece);
+  // Plain blobs go out with sendfile and need no buffer; encrypted ones are
+  // decrypted one chunk at a time, so 1,000 downloads hold 1,000 chunks.
+  std::vector<char> buf;
+  bool any_encrypted = false;
+  for (const auto& sp : spans) any_encrypted = any_encrypted || readers[sp.index].plain_fd() < 0;
+  if (any_encrypted) buf.resize(s3::encrypted_chunk_bytes);
   std::optional<std::size_t> prefetched;
   if (!spans.empty() && readers[spans[0].index].plain_fd() < 0) {
     auto n = readers[spans[0].index].read(spans[0].offset, buf.data(),
