@@ -49,7 +49,8 @@
 #      sample, and at the end) and VmHWM, kernel TCP memory peak, and each
 #      round's figures. ratio_plain and ratio_encrypted: airfleet/nginx, the
 #      median of the rounds' ratios. Per upload: MB/s (10^6 bytes/s), the
-#      server's VmHWM and CPU, the CLI's CPU.
+#      server's VmHWM (and how far it rose above the RSS the downloads left)
+#      and CPU, the CLI's CPU.
 #
 #   --reread drops the page cache of airfleet's blobs and nginx's copy and
 #   reads them back from disk before the load (see the comment at that step):
@@ -175,11 +176,11 @@ log "this machine has $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut 
 # --- Measuring helpers ---
 # CPU ticks (user + system) of the given processes, and of the whole machine.
 proc_ticks() {
-  local pid sum=0 fields
+  local pid sum=0 stat fields
   for pid in "$@"; do
-    fields=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-    set -- $fields
-    sum=$((sum + ${12} + ${13}))
+    stat=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a fields <<<"$stat"  # from field 3 (state): utime is field 14, stime 15
+    sum=$((sum + fields[11] + fields[12]))
   done
   echo "$sum"
 }
@@ -189,7 +190,9 @@ proc_ticks() {
 machine_ticks() { awk '/^cpu /{print $2+$4+$7+$8, $8, $3; exit}' /proc/stat; }
 # machine_cores "BEFORE" "AFTER" SECONDS: the three as cores, a JSON object.
 machine_cores() {
-  local b=($1) a=($2)
+  local b a
+  read -r -a b <<<"$1"
+  read -r -a a <<<"$2"
   jq -nc --argjson hz "$clock_ticks" --argjson s "$3" --argjson busy "$((a[0] - b[0]))" \
     --argjson softirq "$((a[1] - b[1]))" --argjson niced "$((a[2] - b[2]))" '
     def cores(t): t / $hz / $s * 100 | round / 100;
@@ -471,20 +474,21 @@ sleep 1  # let the warm-up's connections close
 # measure TARGET ROUND: one load phase, its numbers in $tmp/phase-TARGET-ROUND.json.
 measure() {
   local target=$1 round=$2 pid=${target_pid[$1]}
-  local server_before machine_before t0 t1 server_after machine_after perf_pid="" result
+  local server_before machine_before t0 t1 server_after machine_after perf_pid="" result pids
+  mapfile -t pids < <(family "$pid")  # nginx: master and workers
   reset_hwm "$pid"
   start_sampler "$pid" "$tmp/memory-$target-$round.txt"
   cpu_snapshot >"$tmp/cpu-before"
-  server_before=$(proc_ticks $(family "$pid")); machine_before=$(machine_ticks); t0=$(now)
+  server_before=$(proc_ticks "${pids[@]}"); machine_before=$(machine_ticks); t0=$(now)
   if [[ -n $perf_dir && $round == 1 ]]; then
     ( sleep $(( duration > 14 ? (duration - 10) / 2 : 2 ))
-      exec perf record -g -o "$perf_dir/perf-$target.data" -p "$(family "$pid" | paste -sd,)" -- sleep 10
+      exec perf record -g -o "$perf_dir/perf-$target.data" -p "$(IFS=,; echo "${pids[*]}")" -- sleep 10
     ) >"$tmp/perf-$target.log" 2>&1 &
     perf_pid=$!
     started_pids+=("$perf_pid")
   fi
   run_wrk "$target-$round" "$duration" "${url[$target]}"
-  t1=$(now); server_after=$(proc_ticks $(family "$pid")); machine_after=$(machine_ticks)
+  t1=$(now); server_after=$(proc_ticks "${pids[@]}"); machine_after=$(machine_ticks)
   cpu_snapshot >"$tmp/cpu-after"
   stop_sampler
   cat "$tmp/memory-$target-$round.txt" >>"$tmp/memory-$target.txt"
@@ -501,7 +505,7 @@ measure() {
     --argjson st "$((server_after - server_before))" \
     --argjson machine "$(machine_cores "$machine_before" "$machine_after" "$(jq -n --argjson a "$t0" --argjson b "$t1" '$b - $a')")" \
     --argjson others "$(others_cores "$tmp/cpu-before" "$tmp/cpu-after" "$(jq -n --argjson a "$t0" --argjson b "$t1" '$b - $a')" \
-        $(family "$pid") ${sampler_pid:-} ${perf_pid:-})" \
+        "${pids[@]}" ${sampler_pid:+"$sampler_pid"} ${perf_pid:+"$perf_pid"})" \
     --argjson hz "$clock_ticks" --argjson round "$round" '
     {round: $round} + . + {gb_per_s: (.bytes / .duration_s / 1e9 * 1000 | round / 1000),
          requests_per_s: (.requests / .duration_s * 10 | round / 10),
@@ -592,10 +596,12 @@ if [[ -n $upload_buckets ]]; then
       ($b - $a) as $s | {bytes: $bytes, seconds: ($s * 1000 | round / 1000),
         mb_per_s: ($bytes / $s / 1e6 | round), parts: ($etag | split("-")[1] | rtrimstr("\"") | tonumber),
         server_cpu_cores: ($st / $hz / $s * 100 | round / 100),
-        cli_cpu_cores: ($cli / $s * 100 | round / 100), memory: $mem} + $machine')
+        cli_cpu_cores: ($cli / $s * 100 | round / 100),
+        memory: ($mem + {hwm_growth_kib: ($mem.hwm_kib_max - $mem.rss_kib_first)})} + $machine')
     log "upload to $bucket: $(jq -r '"\(.mb_per_s) MB/s (\(.seconds) s, \(.parts) parts), server \(.server_cpu_cores) cores,
       CLI \(.cli_cpu_cores), machine \(.machine_cpu_cores) (+ \(.niced_other_cores) niced others),
-      VmHWM \(.memory.hwm_kib_max) KiB"' <<<"$result" | tr -s ' \n' ' ')"
+      VmHWM \(.memory.hwm_kib_max) KiB (\(.memory.hwm_growth_kib) KiB above the RSS before it)"' <<<"$result" |
+      tr -s ' \n' ' ')"
     uploads=$(jq -c --arg k "$bucket" --argjson v "$result" '. + {($k): $v}' <<<"$uploads")
     aws_ s3 rm --only-show-errors "s3://$bucket/big.bin"
   done
