@@ -55,6 +55,8 @@
 # Every process the script starts is stopped when it exits (trap), and the
 # temporary directory removed unless --keep.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 devices=1000
@@ -111,31 +113,9 @@ if [[ -n $perf_dir ]]; then
 fi
 
 # Both the server and the sim hold one descriptor per connection.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if (( devices + 200 > $(ulimit -n) )); then
-  echo "$devices devices need more open files than this shell may have ($(ulimit -n))" >&2
-  exit 2
-fi
+bench_need_files $(( devices + 200 )) "$devices devices"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobs-e2e.XXXXXX")
-started_pids=()
-cleanup() {
-  local pid
-  for pid in "${started_pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  wait 2>/dev/null || true
-  if $keep; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-now() { date +%s.%N; }
+bench_start jobs-e2e
 elapsed() { jq -n --argjson a "$1" --argjson b "$2" '$b - $a | . * 1000 | round / 1000'; }
 
 # --- The server ---

@@ -38,6 +38,8 @@
 # Every process the script starts is stopped when it exits (trap), and the
 # temporary directory removed unless --keep.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 only=""
@@ -106,27 +108,10 @@ if [[ ! -x /usr/sbin/mosquitto && $only != airfleet ]]; then
   exit 2
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqtt-vs-mosquitto.XXXXXX")
+bench_start mqtt-vs-mosquitto
 [[ -n $results ]] || results="${TMPDIR:-/tmp}/mqtt-vs-mosquitto-$(date +%Y%m%d-%H%M%S).jsonl"
 : >"$results"
 
-started_pids=()
-cleanup() {
-  local pid
-  for pid in "${started_pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  wait 2>/dev/null || true
-  if $keep; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

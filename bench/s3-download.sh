@@ -71,6 +71,8 @@
 # is stopped when it exits (trap), and the temporary directory removed unless
 # --keep.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 connections=1000
@@ -140,31 +142,9 @@ if [[ -n $nice_level ]]; then
 fi
 
 # The server and wrk each hold one descriptor per connection.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if (( connections + 500 > $(ulimit -n) )); then
-  echo "$connections connections need more open files than this shell may have ($(ulimit -n))" >&2
-  exit 2
-fi
+bench_need_files $(( connections + 500 )) "$connections connections"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/s3-download.XXXXXX")
-started_pids=()
-cleanup() {
-  local pid
-  for pid in "${started_pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  wait 2>/dev/null || true
-  if $keep; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-now() { date +%s.%N; }
+bench_start s3-download
 clock_ticks=$(getconf CLK_TCK)
 cores=$(nproc)
 object_bytes=$((object_mib * 1024 * 1024))

@@ -177,6 +177,10 @@ std::optional<int> count_param(const std::optional<std::string>& text, int fallb
   return std::min(v, cap);
 }
 
+std::string new_version_id() {
+  return core::random_string(32, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._");
+}
+
 std::string quote_etag(const std::string& hex) { return "\"" + hex + "\""; }
 std::string unquote(std::string_view s) {
   s = core::trim(s);
@@ -429,7 +433,7 @@ asio::awaitable<void> s3_api::dispatch(call& c) {
       co_return co_await list_buckets(c);
     }
     op = "Unknown";
-    co_return co_await c.fail(err(bhttp::status::method_not_allowed, "MethodNotAllowed", "The specified method is not allowed against this resource."));
+    co_return co_await c.fail(method_not_allowed());
   }
   // Sub-resources that are not built answer NotImplemented rather than
   // being mistaken for a plain object or bucket request.
@@ -541,7 +545,7 @@ asio::awaitable<void> s3_api::bucket_operation(call& c) {
     default: break;
   }
   op = "Unknown";
-  co_await c.fail(err(bhttp::status::method_not_allowed, "MethodNotAllowed", "The specified method is not allowed against this resource."));
+  co_await c.fail(method_not_allowed());
 }
 
 asio::awaitable<void> s3_api::object_operation(call& c) {
@@ -643,8 +647,7 @@ asio::awaitable<std::optional<s3::xml_element>> s3_api::read_xml(call& c, std::s
 }
 
 asio::awaitable<core::result<s3_api::ingested>> s3_api::ingest(call& c, s3::blob_writer& writer) {
-  // Errors found here are answered by the caller via the thrown s3_error
-  // kept in `problem`.
+  // Errors come back as values; the caller names them with ingest_error().
   ingested out;
   std::string declared(core::trim(c.header("x-amz-content-sha256")));
   bool chunked = declared.rfind("STREAMING-", 0) == 0;
@@ -696,7 +699,6 @@ asio::awaitable<core::result<s3_api::ingested>> s3_api::ingest(call& c, s3::blob
   }
 
   std::uint64_t limit = settings_.max_object_bytes;
-  core::result<void> sink_error;
   auto sink = [&](std::string_view piece) -> core::result<void> {
     out.size += piece.size();
     if (out.size > limit)
@@ -920,7 +922,8 @@ asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
       truncated = !more->empty();
       break;
     }
-    auto rows = store_.list_current(c.bucket, prefix, cursor, inclusive, static_cast<std::size_t>(max_keys - count));
+    auto asked = static_cast<std::size_t>(max_keys - count);
+    auto rows = store_.list_current(c.bucket, prefix, cursor, inclusive, asked);
     if (!rows) co_return co_await c.fail(from_core(rows.error()));
     if (rows->empty()) break;
     bool jumped = false;
@@ -950,7 +953,7 @@ asio::awaitable<void> s3_api::list_objects(call& c, bool v2) {
       cursor = row.key;
       inclusive = false;
     }
-    if (!jumped && static_cast<int>(rows->size()) < max_keys && count < max_keys) break;
+    if (!jumped && rows->size() < asked) break;  // nothing more to list
   }
   std::string body = "<ListBucketResult xmlns=\"" + std::string(xmlns) + "\"><Name>" + xml_escape(c.bucket) +
                      "</Name><Prefix>" + enc(prefix) + "</Prefix>";
@@ -1012,8 +1015,8 @@ asio::awaitable<void> s3_api::list_versions(call& c) {
   std::string next_key, next_version;
   std::string owner = "<Owner><ID>" + xml_escape(settings_.owner_id) + "</ID><DisplayName>airfleet</DisplayName></Owner>";
   while (true) {
-    auto rows = store_.list_versions(c.bucket, prefix, from_key, before_seq, from_inclusive,
-                                     static_cast<std::size_t>(max_keys - count + 1));
+    auto asked = static_cast<std::size_t>(max_keys - count + 1);  // one more tells whether it is truncated
+    auto rows = store_.list_versions(c.bucket, prefix, from_key, before_seq, from_inclusive, asked);
     if (!rows) co_return co_await c.fail(from_core(rows.error()));
     if (rows->empty()) break;
     bool jumped = false, stop = false;
@@ -1055,10 +1058,7 @@ asio::awaitable<void> s3_api::list_versions(call& c) {
       from_inclusive = false;
     }
     if (stop) break;
-    if (!jumped && static_cast<int>(rows->size()) <= max_keys - (count - static_cast<int>(rows->size()))) {
-      // fewer rows than asked: the listing is complete
-      if (static_cast<int>(rows->size()) < max_keys + 1) break;
-    }
+    if (!jumped && rows->size() < asked) break;  // nothing more to list
   }
   std::string body = "<ListVersionsResult xmlns=\"" + std::string(xmlns) + "\"><Name>" + xml_escape(c.bucket) +
                      "</Name><Prefix>" + enc(prefix) + "</Prefix><KeyMarker>" + enc(key_marker) +
@@ -1137,7 +1137,7 @@ core::result<std::vector<std::string>> s3_api::delete_one(const std::string& buc
   storage::s3_object_row m;
   m.bucket = bucket_name;
   m.key = key;
-  m.version_id = b.versioning == "Enabled" ? core::random_string(32, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._") : "null";
+  m.version_id = b.versioning == "Enabled" ? new_version_id() : "null";
   m.delete_marker = true;
   m.etag = "";
   m.last_modified_ms = core::to_epoch_millis(clock_.now());
@@ -1188,10 +1188,6 @@ asio::awaitable<void> s3_api::delete_objects(call& c) {
 // Objects.
 
 namespace {
-std::string new_version_id() {
-  return core::random_string(32, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._");
-}
-
 // Whether an upload asks for encryption; an error for what is not offered.
 std::optional<s3_error> encryption_request(const http::request_header& h, bool& encrypt) {
   auto it = h.find("x-amz-server-side-encryption");
@@ -1608,7 +1604,6 @@ asio::awaitable<void> s3_api::create_upload(call& c) {
   row.key = c.key;
   row.created_ms = core::to_epoch_millis(clock_.now());
   row.content_type = content_type_of(c.ex.header());
-  std::string algo = core::to_lower(c.header("x-amz-checksum-algorithm"));
   row.headers = object_headers(c.ex.header(), "", "");
   row.encrypted = encrypt;
   auto created = co_await on_blocking([&] { return store_.create_upload(row); });

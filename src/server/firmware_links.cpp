@@ -8,14 +8,9 @@
 namespace airfleet::server {
 
 namespace {
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
 // "s3" or "s3.<region>" or "s3-<region>".
 bool s3_label(std::string_view host) {
-  return host == "s3" || starts_with(host, "s3.") || starts_with(host, "s3-");
+  return host == "s3" || host.starts_with("s3.") || host.starts_with("s3-");
 }
 }  // namespace
 
@@ -26,18 +21,18 @@ std::optional<s3_location> parse_s3_url(const std::string& url, const std::strin
     if (slash == std::string_view::npos || slash == 0 || slash + 1 >= rest.size()) return std::nullopt;
     return s3_location{std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
   };
-  if (starts_with(u, "s3://")) return split_path(u.substr(5));
-  if (!public_url.empty() && starts_with(u, public_url + "/")) return split_path(u.substr(public_url.size() + 1));
+  if (u.starts_with("s3://")) return split_path(u.substr(5));
+  if (!public_url.empty() && u.starts_with(public_url + "/")) return split_path(u.substr(public_url.size() + 1));
   std::string_view rest;
-  if (starts_with(u, "https://")) rest = u.substr(8);
-  else if (starts_with(u, "http://")) rest = u.substr(7);
+  if (u.starts_with("https://")) rest = u.substr(8);
+  else if (u.starts_with("http://")) rest = u.substr(7);
   else return std::nullopt;
   auto slash = rest.find('/');
   if (slash == std::string_view::npos) return std::nullopt;
   auto host = rest.substr(0, slash);
   auto path = rest.substr(slash + 1);
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  if (!ends_with(host, ".amazonaws.com")) return std::nullopt;
+  if (!host.ends_with(".amazonaws.com")) return std::nullopt;
   host.remove_suffix(std::string_view(".amazonaws.com").size());
   if (s3_label(host)) return split_path(path);  // path style
   // Virtual-hosted: <bucket>.s3[.-region]
