@@ -11,7 +11,7 @@
 // describe: DescribeThing on random names <prefix>-<0..things-1>.
 // create:   CreateThing <prefix>-<n> with 3 attributes (fw, model, site), n counting up.
 // list-by-attribute: ListThings?attributeName=site&attributeValue=site-<random>.
-#include "auth/sigv4.hpp"
+#include "auth/client_signer.hpp"
 #include "core/crypto.hpp"
 #include "core/strings.hpp"
 #include "core/time.hpp"
@@ -23,7 +23,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -37,7 +36,7 @@ using namespace airfleet;
 struct options {
   std::string host = "127.0.0.1";
   std::string port = "8080";
-  std::string access_key, secret, region = "us-east-1";
+  auth::client_credentials credentials;
   std::string op = "describe";
   int connections = 32;
   double duration = 10;
@@ -79,33 +78,12 @@ bhttp::request<bhttp::string_body> build(const options& o, std::mt19937_64& rng)
     target = "/things?attributeName=site&attributeValue=site-" + std::to_string(rng() % 1000) + "&maxResults=250";
   }
   req.target(target);
-  std::string host = o.host + ":" + o.port;
-  req.set(bhttp::field::host, host);
-  auto now = core::system_clock().now();
-  std::string amz_date = core::format_amz_date(now);
-  req.set("X-Amz-Date", amz_date);
-
-  auth::credential_claim claim;
-  claim.access_key_id = o.access_key;
-  claim.date = amz_date.substr(0, 8);
-  claim.region = o.region;
-  claim.service = "execute-api";
-  claim.amz_date = amz_date;
-  claim.signed_headers = req.body().empty() ? std::vector<std::string>{"host", "x-amz-date"}
-                                            : std::vector<std::string>{"content-type", "host", "x-amz-date"};
-  auth::signed_request sr;
-  std::string method(req.method_string());
-  sr.method = method;
-  sr.target = target;
-  for (const auto& f : req.base()) sr.headers.emplace_back(f.name_string(), f.value());
-  sr.body = req.body();
-  auto canonical = auth::canonical_request(sr, claim, core::sha256_hex(req.body()));
-  auto signature = auth::sign(claim, canonical, o.secret);
-  std::string signed_headers;
-  for (const auto& h : claim.signed_headers) signed_headers += (signed_headers.empty() ? "" : ";") + h;
-  req.set(bhttp::field::authorization, "AWS4-HMAC-SHA256 Credential=" + o.access_key + "/" + claim.date + "/" +
-                                           o.region + "/execute-api/aws4_request, SignedHeaders=" + signed_headers +
-                                           ", Signature=" + signature);
+  auth::request_to_sign to_sign{req.method_string(), target, {{"host", o.host + ":" + o.port}},
+                                core::sha256_hex(req.body())};
+  if (!req.body().empty()) to_sign.headers.emplace_back("content-type", "application/json");
+  const auto authorization = auth::sign_request(to_sign, o.credentials, "execute-api", core::system_clock().now());
+  for (const auto& [name, value] : to_sign.headers) req.set(name, value);
+  req.set(bhttp::field::authorization, authorization);
   req.prepare_payload();
   return req;
 }
@@ -154,21 +132,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::ifstream in(credentials);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    auto key = std::string(core::trim(line.substr(0, eq)));
-    auto value = std::string(core::trim(line.substr(eq + 1)));
-    if (key == "aws_access_key_id") o.access_key = value;
-    if (key == "aws_secret_access_key") o.secret = value;
-    if (key == "region") o.region = value;
-  }
-  if (o.access_key.empty()) {
-    std::cerr << "no credentials in " << credentials << "\n";
+  auto read = auth::read_shared_credentials(credentials);
+  if (!read) {
+    std::cerr << read.error().message << "\n";
     return 2;
   }
+  o.credentials = *read;
   asio::io_context io;
   auto ep = *asio::ip::tcp::resolver(io).resolve(o.host, o.port).begin();
   std::vector<stats> all(static_cast<std::size_t>(o.connections));
