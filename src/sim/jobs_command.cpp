@@ -4,13 +4,6 @@
 #include "sim/jobs_device.hpp"
 #include "sim/json_line.hpp"
 #include "sim/proc_stats.hpp"
-#include "sim/source_addresses.hpp"
-#include "sim/tls_client.hpp"
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -42,28 +35,9 @@ cpu_snapshot take_cpu(int broker_pid) {
   return s;
 }
 
-asio::awaitable<void> sleep_for(clock_type::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
 double seconds_between_ns(std::uint64_t from, std::uint64_t to) {
   return from == 0 || to < from ? 0.0 : static_cast<double>(to - from) / 1e9;
 }
-
-// The devices and the loop they run on (fleet.hpp's shape, for jobs_device).
-struct jobs_fleet {
-  explicit jobs_fleet(unsigned threads) : io(threads <= 1 ? 1 : static_cast<int>(threads)), threads(threads) {}
-
-  asio::any_io_executor executor() { return executor_for(io, threads); }
-
-  asio::io_context io;
-  unsigned threads;
-  std::unique_ptr<tls_client> tls;
-  asio::ip::tcp::endpoint broker;
-  std::optional<source_addresses> sources;
-  std::vector<std::unique_ptr<jobs_device>> devices;
-};
 
 }  // namespace
 
@@ -79,34 +53,15 @@ int run_jobs(const jobs_options& o) {
   if (auto no_room = check_open_file_room(o.devices)) return fail("--connections: " + *no_room);
   const std::uint64_t expected = o.expect_succeeded > 0 ? o.expect_succeeded : o.devices;
 
-  jobs_fleet f(c.threads);
-  {
-    boost::system::error_code ec;
-    asio::ip::tcp::resolver resolver(f.io);
-    auto found = resolver.resolve(c.host, std::to_string(c.port), ec);
-    if (ec || found.empty()) return fail("cannot resolve --host " + c.host + ": " + ec.message());
-    f.broker = found.begin()->endpoint();
-  }
-  if (!c.source_addresses.empty()) {
-    auto sources = source_addresses::parse(c.source_addresses);
-    if (!sources) return fail(sources.error().message);
-    if (!f.broker.address().is_v4()) return fail("--source-addresses needs an IPv4 broker address");
-    f.sources = *sources;
-  } else if (o.devices > 20000) {
+  if (c.source_addresses.empty() && o.devices > 20000)
     spdlog::warn("{} connections from one source address may run out of ephemeral ports; see --source-addresses",
                  o.devices);
-  }
-  if (c.tls) {
-    auto files = c.tls_files;
-    if (files.server_name.empty()) files.server_name = c.host;
-    auto tls = tls_client::make(files);
-    if (!tls) return fail(tls.error().message);
-    f.tls = std::move(*tls);
-  }
-
   jobs_tally tally;
+  auto made = fleet_of<jobs_device, jobs_tally>::make(c, tally);
+  if (!made) return fail(made.error().message);
+  auto& f = **made;
   const auto connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(c.connect_timeout * 1000));
-  f.devices.reserve(o.devices);
+  f.clients().reserve(o.devices);
   for (std::size_t i = 0; i < o.devices; ++i) {
     jobs_device_config d;
     d.client_id = c.client_prefix + "-" + std::to_string(i);
@@ -117,7 +72,7 @@ int run_jobs(const jobs_options& o) {
     d.read_buffer_size = 4096;  // replies carry the job document; 4 KiB holds several of them
     d.start_next_on_connect = o.start_next_on_connect;
     d.client_tokens = o.client_tokens;
-    f.devices.push_back(std::make_unique<jobs_device>(f.executor(), f.tls.get(), std::move(d), tally));
+    f.add(std::move(d));
   }
 
   const int pid = c.broker_pid;
@@ -130,23 +85,7 @@ int run_jobs(const jobs_options& o) {
     // 1. Connect.
     connect_start = take_cpu(pid);
     spdlog::info("connecting {} devices ({})", o.devices, c.tls ? "TLS" : "plain TCP");
-    std::size_t next = 0;
-    auto next_report = connect_start->at + 2s;
-    for (;;) {
-      const std::size_t settled = tally.ready.load() + tally.failed.load();
-      if (settled >= o.devices) break;
-      while (next < o.devices && next - settled < c.connect_parallel) {
-        std::optional<asio::ip::address> source;
-        if (f.sources) source = f.sources->address_for(next);
-        f.devices[next]->start(f.broker, source);
-        ++next;
-      }
-      if (clock_type::now() >= next_report) {
-        spdlog::info("connecting: {} of {} ready, {} failed", tally.ready.load(), o.devices, tally.failed.load());
-        next_report += 2s;
-      }
-      co_await sleep_for(1ms);
-    }
+    co_await f.connect(0, o.devices, 0);
     ready_at = take_cpu(pid);
     connect_seconds = std::chrono::duration<double>(ready_at->at - connect_start->at).count();
     failed_connecting = tally.failed.load();
@@ -181,7 +120,7 @@ int run_jobs(const jobs_options& o) {
                    o.timeout);
       const auto deadline =
           ready_at->at + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.timeout));
-      next_report = clock_type::now() + 2s;
+      auto next_report = clock_type::now() + 2s;
       for (;;) {
         if (!work_start && tally.first_notify_ns.load() != 0) work_start = take_cpu(pid);
         if (tally.update_accepted.load() >= expected) break;
@@ -202,31 +141,19 @@ int run_jobs(const jobs_options& o) {
                        tally.start_next_rejected.load() + tally.update_rejected.load());
           next_report = now + 2s;
         }
-        co_await sleep_for(2ms);
+        co_await f.sleep(2ms);
       }
       work_end = take_cpu(pid);
     }
     // 3. Disconnect (the report is printed once the loop has stopped).
-    std::size_t started = 0;
-    for (auto& d : f.devices) {
-      if (d->state() == session_state::idle) continue;
-      ++started;
-      d->disconnect();
-    }
-    const auto give_up = clock_type::now() + 10s;
-    while (tally.finished.load() < started && clock_type::now() < give_up) co_await sleep_for(5ms);
-    if (tally.finished.load() < started) {
-      spdlog::warn("{} devices had not finished 10 s after DISCONNECT; stopping anyway",
-                   started - tally.finished.load());
-      f.io.stop();
-    }
+    co_await f.disconnect_all(10s);
   };
 
-  run_loop(f.io, c.threads, f.executor(), coordinator);
+  f.run(coordinator);
 
   // Every device has finished: their counts may be read.
   std::uint64_t once = 0, none = 0, several = 0;
-  for (const auto& d : f.devices) {
+  for (const auto& d : f.clients()) {
     const auto n = d->succeeded();
     if (n == 0) ++none;
     else if (n == 1) ++once;

@@ -187,8 +187,18 @@ void jobs_device::on_start_next_accepted(std::string_view payload) {
   }
   if (notified_at_) tally_.notify_to_started.add(micros_since(*notified_at_, clock::now()));
   working_on_ = *job_id;
-  std::string update = R"({"status":"SUCCEEDED","expectedVersion":)" + std::to_string(version->get_int64()) +
-                       R"(,"statusDetails":{"step":"done"})";
+  on_execution(working_on_, version->get_int64(), *execution);
+}
+
+void jobs_device::on_execution(const std::string&, std::int64_t version, const json::object&) {
+  report(version, "SUCCEEDED", R"({"step":"done"})");
+}
+
+void jobs_device::report(std::int64_t expected_version, std::string_view status, std::string_view status_details) {
+  if (working_on_.empty()) return;
+  reported_status_ = std::string(status);
+  std::string update = R"({"status":")" + reported_status_ + R"(","expectedVersion":)" +
+                       std::to_string(expected_version) + R"(,"statusDetails":)" + std::string(status_details);
   if (client_tokens_) update += R"(,"clientToken":")" + client_id() + "-" + std::to_string(++requests_) + '"';
   update += '}';
   tally_.update_sent.fetch_add(1, std::memory_order_relaxed);
@@ -197,7 +207,7 @@ void jobs_device::on_start_next_accepted(std::string_view payload) {
 
 void jobs_device::on_update_accepted(std::string_view job_id) {
   const auto now = clock::now();
-  ++succeeded_;
+  if (job_id == working_on_ && reported_status_ == "SUCCEEDED") ++succeeded_;
   tally_.update_accepted.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t ns = steady_ns(now);
   keep_extreme(tally_.first_accepted_ns, ns, true);
@@ -205,7 +215,10 @@ void jobs_device::on_update_accepted(std::string_view job_id) {
   keep_extreme(tally_.last_accepted_wall_ms, wall_ms(), false);
   if (notified_at_) tally_.notify_to_succeeded.add(micros_since(*notified_at_, now));
   finished_jobs_.emplace(job_id);
-  if (job_id == working_on_) working_on_.clear();
+  if (job_id == working_on_) {
+    working_on_.clear();
+    on_outcome_accepted(std::string(job_id), reported_status_);
+  }
   become_idle();
 }
 
@@ -215,6 +228,7 @@ void jobs_device::on_rejected(std::string_view what, std::string_view payload) {
     start_next_outstanding_ = false;
   } else {
     tally_.update_rejected.fetch_add(1, std::memory_order_relaxed);
+    if (!working_on_.empty()) on_outcome_rejected(working_on_, payload);
     working_on_.clear();
   }
   tally_.note_rejection(client_id() + " " + std::string(what) + ": " + std::string(payload.substr(0, 300)));

@@ -40,6 +40,8 @@
 #include "sim/latency_histogram.hpp"
 #include "sim/session.hpp"
 
+#include <boost/json/object.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -113,8 +115,24 @@ class jobs_device : public session {
  public:
   jobs_device(boost::asio::any_io_executor strand, tls_client* tls, jobs_device_config config, jobs_tally& tally);
 
-  // update/accepted received; read once the io_context has stopped.
+  // update/accepted for a SUCCEEDED update received; read once the
+  // io_context has stopped.
   std::uint64_t succeeded() const { return succeeded_; }
+
+ protected:
+  // start-next/accepted handed this device execution `job_id` (now
+  // IN_PROGRESS, at `version`). The device works on it until it calls
+  // report(), from this call or later on the strand; until then it is busy.
+  // By default it succeeds at once.
+  virtual void on_execution(const std::string& job_id, std::int64_t version,
+                            const boost::json::object& execution);
+  // Sends the outcome of the current execution: an update with `status`
+  // and `status_details` (a JSON object's text) expecting `expected_version`.
+  void report(std::int64_t expected_version, std::string_view status, std::string_view status_details);
+  // The server accepted, or rejected, the update report() sent.
+  virtual void on_outcome_accepted(const std::string& /*job_id*/, const std::string& /*status*/) {}
+  virtual void on_outcome_rejected(const std::string& /*job_id*/, std::string_view /*payload*/) {}
+  jobs_tally& tally() { return tally_; }
 
  private:
   std::vector<mqtt::subscription> subscriptions() const override;
@@ -149,6 +167,7 @@ class jobs_device : public session {
   bool seen_execution_ = false;        // a notify-next naming an execution has arrived
   std::unordered_set<std::string> finished_jobs_;  // update/accepted received for these
   std::optional<clock::time_point> notified_at_;   // notify-next that started the current execution
+  std::string reported_status_;                    // of the update on its way
   std::uint64_t requests_ = 0;                     // numbers the client tokens
   std::uint64_t succeeded_ = 0;
 };

@@ -3,14 +3,16 @@
 //   airfleet-sim bench --scenario fan-in|fan-out|pairs --qos 0|1 ...   message throughput
 //   airfleet-sim connections --count N ...                              connection setup and idle cost
 //   airfleet-sim jobs --connections N ...                               devices working through IoT jobs
+//   airfleet-sim rollout --endpoint URL --credentials FILE --devices N ...  a firmware rollout rehearsed
 //
 // Results go to stdout as one JSON line, progress to stderr. See
-// bench_command.hpp, connections_command.hpp and jobs_command.hpp for what
-// each measures.
+// bench_command.hpp, connections_command.hpp, jobs_command.hpp and
+// rollout_command.hpp for what each does and measures.
 #include "sim/bench_command.hpp"
 #include "sim/connections_command.hpp"
 #include "sim/jobs_command.hpp"
 #include "sim/options.hpp"
+#include "sim/rollout_command.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -125,6 +127,71 @@ int main(int argc, char** argv) {
                          "Each device asks start-next once when subscribed");
   jobs_command->add_flag("--client-tokens", jobs.client_tokens, "Requests carry a clientToken");
 
+  sim::rollout_options rollout;
+  auto* rollout_command = app.add_subcommand(
+      "rollout",
+      "Rehearse a firmware rollout: provision N things with certificates, upload an image, connect them all over "
+      "MQTT/TLS, create a job and let every simulated device run it");
+  auto& r = rollout;
+  auto* ro = rollout_command;
+  ro->add_option("--endpoint", r.endpoint, "airfleet's HTTP(S) API")->capture_default_str();
+  ro->add_option("--credentials", r.credentials, "AWS shared-credentials file (airfleet: DATA/admin-credentials)")
+      ->required();
+  ro->add_option("--profile", r.profile, "Profile in --credentials")->capture_default_str();
+  ro->add_option("--ca", r.ca, "CA to trust for MQTT/TLS and https (airfleet: DATA/pki/root-ca.pem)");
+  ro->add_option("--mqtt", r.mqtt, "MQTT broker HOST:PORT")->capture_default_str();
+  ro->add_option("--transport", r.transport, "tls (each device presents its certificate) or plain")
+      ->check(CLI::IsMember({"tls", "plain"}))
+      ->capture_default_str();
+  ro->add_option("--server-name", r.server_name, "Name to expect in the broker's certificate (default: the --mqtt host)");
+  ro->add_option("--devices", r.devices, "Simulated devices (things <prefix>-0 .. <prefix>-N-1)")->capture_default_str();
+  ro->add_option("--prefix", r.prefix, "Thing names start with this")->capture_default_str();
+  ro->add_option("--thing-group", r.thing_group, "Thing group the job targets (default <prefix>-fleet; may hold other things)");
+  ro->add_option("--policy", r.policy, "IoT policy for the devices' certificates (default <prefix>-device-policy)");
+  ro->add_option("--fail-rate", r.fail_rate, "Share of devices that report FAILED")->capture_default_str();
+  ro->add_option("--reject-rate", r.reject_rate, "Share of devices that report REJECTED")->capture_default_str();
+  ro->add_option("--hang-rate", r.hang_rate, "Share of devices that start and never answer (TIMED_OUT)")
+      ->capture_default_str();
+  ro->add_option("--seed", r.seed, "Picks which devices fail, reject or hang, and the image's bytes")
+      ->capture_default_str();
+  ro->add_option("--firmware-size", r.firmware_size, "Bytes of firmware each device downloads (0: no download)")
+      ->capture_default_str();
+  ro->add_option("--firmware-version", r.firmware_version, "Version the job installs")->capture_default_str();
+  ro->add_option("--bucket", r.bucket, "S3 bucket for the image")->capture_default_str();
+  ro->add_option("--job-id", r.job_id, "Job id (default <prefix>-firmware-<unix time>)");
+  ro->add_option("--rollout", r.rollout,
+                 "jobExecutionsRolloutConfig as the AWS CLI takes it, e.g. 'maximumPerMinute=500' or "
+                 "'exponentialRate={baseRatePerMinute=50,incrementFactor=2,rateIncreaseCriteria={numberOfSucceededThings=50}}'");
+  ro->add_option("--abort", r.abort,
+                 "abortConfig, e.g. 'criteriaList=[{failureType=FAILED,action=CANCEL,thresholdPercentage=20,"
+                 "minNumberOfExecutedThings=10}]'");
+  ro->add_option("--in-progress-timeout", r.in_progress_timeout,
+                 "timeoutConfig.inProgressTimeoutInMinutes (0: none; 1 when --hang-rate is set)")
+      ->capture_default_str();
+  ro->add_option("--api-parallel", r.api_parallel, "API connections provisioning at once")->capture_default_str();
+  ro->add_option("--download-parallel", r.download_parallel, "Downloads at once, each on its own connection")
+      ->capture_default_str();
+  ro->add_option("--connect-parallel", r.connect_parallel, "MQTT connections being set up at once")
+      ->capture_default_str();
+  ro->add_option("--connect-timeout", r.connect_timeout, "Seconds each device has to connect and subscribe")
+      ->capture_default_str();
+  ro->add_option("--keepalive", r.keep_alive, "MQTT keep-alive in seconds")->capture_default_str();
+  ro->add_option("--mqtt-version", r.mqtt_version, "MQTT protocol level: 4 (3.1.1) or 5")
+      ->check(CLI::IsMember({4, 5}))
+      ->capture_default_str();
+  ro->add_option("--threads", r.threads, "I/O threads")->check(CLI::Range(1u, 64u))->capture_default_str();
+  ro->add_option("--source-addresses", r.source_addresses,
+                 "Bind device i to the i-th host address of this IPv4 range (e.g. 127.0.0.0/8)");
+  ro->add_option("--timeout", r.timeout, "Seconds the job may take after CreateJob")->capture_default_str();
+  ro->add_option("--poll-ms", r.poll_ms, "DescribeJob every this many milliseconds")
+      ->check(CLI::Range(10u, 60000u))
+      ->capture_default_str();
+  ro->add_option("--progress", r.progress, "auto (a bar on a terminal, lines otherwise), bar, lines or none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+      ->capture_default_str();
+  ro->add_option("--devices-report", r.devices_report, "Write one JSON line per device to this file");
+  ro->add_option("--server-pid", r.server_pid, "Report this process's CPU time and peak memory (from /proc)");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
@@ -146,5 +213,6 @@ int main(int argc, char** argv) {
     }
     return sim::run_jobs(jobs);
   }
+  if (rollout_command->parsed()) return sim::run_rollout(rollout);
   return sim::run_connections(connections);
 }

@@ -70,6 +70,12 @@ std::optional<std::int64_t> process_rss_kib(pid_t pid) {
   return field_after(*text, "VmRSS:");
 }
 
+std::optional<std::int64_t> process_peak_rss_kib(pid_t pid) {
+  auto text = read_all("/proc/" + std::to_string(pid) + "/status");
+  if (!text) return std::nullopt;
+  return field_after(*text, "VmHWM:");
+}
+
 std::optional<tcp_sockstat> read_tcp_sockstat() {
   auto text = read_all("/proc/net/sockstat");
   if (!text) return std::nullopt;

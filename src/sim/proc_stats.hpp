@@ -23,6 +23,8 @@ double own_cpu_seconds();
 
 // VmRSS of /proc/PID/status, in KiB.
 std::optional<std::int64_t> process_rss_kib(pid_t pid);
+// VmHWM: the most VmRSS has been over the process's life, in KiB.
+std::optional<std::int64_t> process_peak_rss_kib(pid_t pid);
 
 // The "TCP:" line of /proc/net/sockstat: sockets in use and the pages
 // (4 KiB) of buffer memory TCP holds, system-wide.

@@ -89,6 +89,22 @@ core::result<std::unique_ptr<tls_client>> tls_client::make(const tls_options& op
   return tls;
 }
 
+core::result<void> tls_client::add_identity(std::string_view certificate_pem, std::string_view key_pem) {
+  struct bio_free {
+    void operator()(BIO* b) const { BIO_free(b); }
+  };
+  identity id;
+  std::unique_ptr<BIO, bio_free> certificate(BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size())));
+  std::unique_ptr<BIO, bio_free> key(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  if (certificate) id.certificate.reset(PEM_read_bio_X509(certificate.get(), nullptr, nullptr, nullptr));
+  if (key) id.key.reset(PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr));
+  if (!id.certificate || !id.key) return invalid("cannot read a certificate and its key: " + openssl_error());
+  if (X509_check_private_key(id.certificate.get(), id.key.get()) != 1)
+    return invalid("the private key does not belong to the certificate");
+  identities_.push_back(std::move(id));
+  return {};
+}
+
 bool tls_client::apply_identity(SSL* ssl, std::uint64_t index) const {
   if (identities_.empty()) return true;
   const auto& id = identities_[static_cast<std::size_t>(index % identities_.size())];

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace airfleet::sim {
@@ -37,8 +38,12 @@ class tls_client {
   boost::asio::ssl::context& context() { return context_; }
   const std::string& server_name() const { return server_name_; }
   bool verifies_server() const { return verify_; }
+  // Adds an identity (PEM certificate and private key) after those of
+  // cert_dir; client i takes identity i mod count. Not while connections
+  // are being set up.
+  core::result<void> add_identity(std::string_view certificate_pem, std::string_view key_pem);
   // Sets the certificate and key of client `index` on its connection when
-  // they come from --cert-dir; a no-op otherwise. False when OpenSSL refuses.
+  // there are identities; a no-op otherwise. False when OpenSSL refuses.
   bool apply_identity(SSL* ssl, std::uint64_t index) const;
   std::size_t identity_count() const { return identities_.size(); }
 
