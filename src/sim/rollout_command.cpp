@@ -761,6 +761,7 @@ int rollout_run::report() {
   if (o_.firmware_size > 0) {
     out.add("firmware_bytes", o_.firmware_size)
         .add("firmware_sha256", firmware_sha256_)
+        .add("firmware_object", "s3://" + o_.bucket + "/" + firmware_key_)
         .add("downloads", downloads_ ? downloads_->stats().succeeded.load() : std::uint64_t{0})
         .add("download_failures", tally_.downloads_failed.load())
         .add("checksum_mismatches", tally_.checksum_mismatches.load())

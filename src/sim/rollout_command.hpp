@@ -29,7 +29,8 @@
 //         "p50_notify_to_start_ms", "p99_notify_to_start_ms": per device,
 //                       notify-next naming the job .. start-next accepted,
 //         "p50_notify_to_outcome_ms", "p99_notify_to_outcome_ms",
-//         "provision_s", "connect_s", downloads, checksum mismatches,
+//         "provision_s", "connect_s", the image's size, SHA-256 and S3 object,
+//         downloads, checksum mismatches,
 //         "devices_updated" (devices now running the new version),
 //         "devices_untouched" (devices never handed an execution),
 //         server CPU and peak RSS (--server-pid), "ok"}
