@@ -109,7 +109,11 @@ std::optional<std::string_view> http_response::header(std::string_view name) con
 
 http_connection::http_connection(asio::any_io_executor executor, asio::ssl::context* tls, http_origin origin,
                                  std::chrono::milliseconds timeout)
-    : executor_(std::move(executor)), tls_(tls), origin_(std::move(origin)), timeout_(timeout) {}
+    : executor_(std::move(executor)), tls_(tls), origin_(std::move(origin)), timeout_(timeout) {
+  // Beast sizes each read by the buffer's free capacity, at least 512 bytes:
+  // without room a 64 KiB body arrives in ~130 reads of 512 bytes.
+  buffer_.reserve(piece_size);
+}
 
 beast::tcp_stream& http_connection::tcp() { return secure_ ? secure_->next_layer() : *plain_; }
 

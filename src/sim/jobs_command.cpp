@@ -60,16 +60,9 @@ int run_jobs(const jobs_options& o) {
   auto made = fleet_of<jobs_device, jobs_tally>::make(c, tally);
   if (!made) return fail(made.error().message);
   auto& f = **made;
-  const auto connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(c.connect_timeout * 1000));
   f.clients().reserve(o.devices);
   for (std::size_t i = 0; i < o.devices; ++i) {
-    jobs_device_config d;
-    d.client_id = c.client_prefix + "-" + std::to_string(i);
-    d.protocol_level = static_cast<std::uint8_t>(c.mqtt_version);
-    d.keep_alive = c.keep_alive;
-    d.index = i;
-    d.connect_timeout = connect_timeout;
-    d.read_buffer_size = 4096;  // replies carry the job document; 4 KiB holds several of them
+    auto d = device_config(c, i);
     d.start_next_on_connect = o.start_next_on_connect;
     d.client_tokens = o.client_tokens;
     f.add(std::move(d));

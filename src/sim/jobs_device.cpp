@@ -56,6 +56,17 @@ std::optional<std::string> string_member(const json::object& o, std::string_view
 
 }  // namespace
 
+jobs_device_config device_config(const connection_options& c, std::size_t i) {
+  jobs_device_config d;
+  d.client_id = c.client_prefix + "-" + std::to_string(i);
+  d.protocol_level = static_cast<std::uint8_t>(c.mqtt_version);
+  d.keep_alive = c.keep_alive;
+  d.index = i;
+  d.connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(c.connect_timeout * 1000));
+  d.read_buffer_size = 4096;  // replies carry the job document; 4 KiB holds several of them
+  return d;
+}
+
 jobs_device::jobs_device(asio::any_io_executor strand, tls_client* tls, jobs_device_config config, jobs_tally& tally)
     : session(std::move(strand), tls, config, tally),
       start_next_on_connect_(config.start_next_on_connect),

@@ -38,6 +38,7 @@
 #include "mqtt/packets.hpp"
 #include "sim/connection_tally.hpp"
 #include "sim/latency_histogram.hpp"
+#include "sim/options.hpp"
 #include "sim/session.hpp"
 
 #include <boost/json/object.hpp>
@@ -110,6 +111,10 @@ struct jobs_device_config : session_config {
   bool start_next_on_connect = false;
   bool client_tokens = false;  // send {"clientToken": "<thing>-<n>"} and expect it back
 };
+
+// Device i of a run: client id (the thing name) <prefix>-<i>, and the
+// connection settings of `c`.
+jobs_device_config device_config(const connection_options& c, std::size_t i);
 
 class jobs_device : public session {
  public:

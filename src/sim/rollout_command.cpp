@@ -518,16 +518,10 @@ asio::awaitable<core::result<void>> rollout_run::connect_devices() {
         co_return run_error("a device certificate: " + added.error().message);
   }
   provisioning_.identities = {};  // OpenSSL holds them now
-  const auto connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o_.connect_timeout * 1000));
   f.clients().reserve(o_.devices);
   for (std::size_t i = 0; i < o_.devices; ++i) {
     firmware_device_config d;
-    d.client_id = o_.prefix + "-" + std::to_string(i);
-    d.protocol_level = static_cast<std::uint8_t>(o_.mqtt_version);
-    d.keep_alive = o_.keep_alive;
-    d.index = i;
-    d.connect_timeout = connect_timeout;
-    d.read_buffer_size = 4096;
+    static_cast<jobs_device_config&>(d) = device_config(connection_, i);
     d.start_next_on_connect = true;  // as the SDK sample does: pick up what was queued before
     d.fate = fates_[i];
     f.add(std::move(d), downloads_ ? &*downloads_ : nullptr);
