@@ -100,7 +100,10 @@ core::result<void> verify_sigv2(const signed_request& request, const sigv2_claim
   return {};
 }
 
-std::string presign_v4(const presign_request& r, core::time_point now) {
+namespace {
+
+// With `derived_key` empty, the key is derived from r.secret.
+std::string presign_v4_with(const presign_request& r, core::time_point now, const std::string& derived_key) {
   credential_claim claim;
   claim.access_key_id = r.access_key_id;
   claim.amz_date = core::format_amz_date(now);
@@ -122,8 +125,32 @@ std::string presign_v4(const presign_request& r, core::time_point now) {
   req.target = target;
   req.headers.emplace_back("host", host);
   auto canonical = canonical_request(req, claim, "UNSIGNED-PAYLOAD");
-  auto signature = sign(claim, canonical, r.secret);
+  auto signature = derived_key.empty() ? sign(claim, canonical, r.secret) : sign_with_key(claim, canonical, derived_key);
   return r.base_url + target + "&X-Amz-Signature=" + signature;
+}
+
+}  // namespace
+
+std::string presign_v4(const presign_request& r, core::time_point now) { return presign_v4_with(r, now, {}); }
+
+presigner::presigner(std::string access_key_id, std::string secret, std::string region)
+    : access_key_id_(std::move(access_key_id)), secret_(std::move(secret)), region_(std::move(region)) {}
+
+std::string presigner::presign(presign_request r, core::time_point now) {
+  r.access_key_id = access_key_id_;
+  r.secret = secret_;
+  r.region = region_;
+  const std::string date = core::format_amz_date(now).substr(0, 8);
+  std::string key;
+  {
+    std::lock_guard lock(mutex_);
+    if (date_ != date) {
+      key_ = signing_key(secret_, date, region_, "s3");
+      date_ = date;
+    }
+    key = key_;
+  }
+  return presign_v4_with(r, now, key);
 }
 
 }  // namespace airfleet::auth

@@ -13,6 +13,7 @@
 #include "auth/sigv4.hpp"
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -40,5 +41,21 @@ struct presign_request {
 };
 // A SigV4 presigned URL (service s3, only Host signed, UNSIGNED-PAYLOAD).
 std::string presign_v4(const presign_request& r, core::time_point now);
+
+// The same for one key, remembering the day's derived signing key (four of
+// the six HMACs a presigned URL costs); safe to share between threads. The
+// jobs engine presigns a link for every device a firmware job reaches.
+class presigner {
+ public:
+  presigner(std::string access_key_id, std::string secret, std::string region);
+  // r's access_key_id, secret and region are this presigner's.
+  std::string presign(presign_request r, core::time_point now);
+
+ private:
+  const std::string access_key_id_, secret_, region_;
+  std::mutex mutex_;  // guards date_ and key_
+  std::string date_;  // YYYYMMDD the key is for
+  std::string key_;
+};
 
 }  // namespace airfleet::auth

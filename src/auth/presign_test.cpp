@@ -80,5 +80,22 @@ TEST(PresignV4, ProducesAUrlTheVerifierAccepts) {
   EXPECT_FALSE(verify(req, *claim, secret, now));
 }
 
+// The presigner's cached day key gives the same URLs as deriving it each
+// time, across a change of day.
+TEST(PresignV4, PresignerMatchesPresignAcrossDays) {
+  presigner p("AKIDEXAMPLE", std::string(secret), "eu-west-1");
+  presign_request r;
+  r.base_url = "http://devices.example:8080";
+  r.path = "/firmware/fw.bin";
+  r.expires_seconds = 3600;
+  for (auto when : {at(1795700000), at(1795700000 + 60), at(1795700000 + 86400), at(1795700000)}) {
+    auto plain = r;
+    plain.access_key_id = "AKIDEXAMPLE";
+    plain.secret = std::string(secret);
+    plain.region = "eu-west-1";
+    EXPECT_EQ(p.presign(r, when), presign_v4(plain, when));
+  }
+}
+
 }  // namespace
 }  // namespace airfleet::auth

@@ -253,8 +253,11 @@ std::string signing_key(std::string_view secret, std::string_view date, std::str
 }
 
 std::string sign(const credential_claim& claim, const std::string& canonical, std::string_view secret) {
-  auto key = signing_key(secret, claim.date, claim.region, claim.service);
-  return core::to_hex(core::hmac_sha256(key, string_to_sign(claim, canonical)));
+  return sign_with_key(claim, canonical, signing_key(secret, claim.date, claim.region, claim.service));
+}
+
+std::string sign_with_key(const credential_claim& claim, const std::string& canonical, std::string_view derived_key) {
+  return core::to_hex(core::hmac_sha256(derived_key, string_to_sign(claim, canonical)));
 }
 
 core::result<void> verify(const signed_request& request, const credential_claim& claim,
@@ -308,7 +311,7 @@ core::result<void> verify_with_key(const signed_request& request, const credenti
   }
 
   auto canonical = canonical_request(request, claim, payload_hash);
-  auto expected = core::to_hex(core::hmac_sha256(derived_key, string_to_sign(claim, canonical)));
+  auto expected = sign_with_key(claim, canonical, derived_key);
   if (!core::constant_time_equal(expected, claim.signature))
     return core::make_error(errc::invalid_signature,
                             "The request signature we calculated does not match the signature you provided. "

@@ -82,6 +82,8 @@ std::string string_to_sign(const credential_claim& claim, const std::string& can
 std::string signing_key(std::string_view secret, std::string_view date, std::string_view region,
                         std::string_view service);
 std::string sign(const credential_claim& claim, const std::string& canonical, std::string_view secret);
+// The same with the derived signing key (see verify_with_key).
+std::string sign_with_key(const credential_claim& claim, const std::string& canonical, std::string_view derived_key);
 
 struct verify_options {
   std::chrono::seconds max_skew{15 * 60};

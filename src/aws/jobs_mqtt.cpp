@@ -403,9 +403,6 @@ struct jobs_mqtt::state : std::enable_shared_from_this<state> {
     jobs::pending_executions pending;
     if (auto p = engine.pending(thing)) pending = std::move(*p);
     else if (!gone(p.error())) return;
-    std::optional<jobs::execution_with_document> next;
-    if (auto n = engine.describe_for_device("$next", thing, std::nullopt, true)) next = std::move(*n);
-    else if (!gone(n.error())) return;
 
     auto now = now_seconds();
     json::object jobs_by_status;
@@ -419,10 +416,34 @@ struct jobs_mqtt::state : std::enable_shared_from_this<state> {
     auto prefix = std::string(things_prefix) + thing + "/jobs/";
     publish(prefix + "notify", json::serialize(json::object{{"timestamp", now}, {"jobs", std::move(jobs_by_status)}}));
 
+    // notify-next names the next execution with its document (fresh
+    // presigned links): built only when the next execution changed, which
+    // the pending list just read already tells.
+    std::optional<jobs::execution_with_document> next;
+    if (const auto* first = pending.next()) {
+      if (announced_already(thing, announcement_key(*first))) return;
+      auto n = engine.describe_for_device(first->job_id, thing, std::nullopt, true);
+      // Finished or gone since the list was read: the change that did it
+      // announces again.
+      if (!n || !*n) return;
+      next = std::move(*n);
+    }
     if (!announce_next(thing, next, left)) return;
     json::object body{{"timestamp", now}};
     if (next) body["execution"] = jobs_wire::execution_json(*next, jobs_wire::document_form::object);
     publish(prefix + "notify-next", json::serialize(body));
+  }
+
+  // AWS sends notify-next only when the next job changes, not when its
+  // status or details do; a retry (queued again) counts as a new one.
+  static std::string announcement_key(const jobs::execution& e) {
+    return e.job_id + ' ' + std::to_string(e.retry_attempt);
+  }
+
+  bool announced_already(const std::string& thing, const std::string& key) {
+    std::lock_guard lock(mutex);
+    auto it = announced.find(thing);
+    return it != announced.end() && it->second == key;
   }
 
   // Whether notify-next should go out, remembering what it will say.
@@ -438,9 +459,7 @@ struct jobs_mqtt::state : std::enable_shared_from_this<state> {
       if (it != announced.end()) announced.erase(it);
       return send;
     }
-    // AWS sends notify-next only when the next job changes, not when its
-    // status or details do; a retry (queued again) counts as a new one.
-    auto key = next->state.job_id + ' ' + std::to_string(next->state.retry_attempt);
+    auto key = announcement_key(next->state);
     if (it != announced.end()) {
       if (it->second == key) return false;
       it->second = std::move(key);

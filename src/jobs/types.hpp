@@ -220,6 +220,13 @@ struct page {
 struct pending_executions {
   std::vector<execution> in_progress;  // by started time
   std::vector<execution> queued;       // by queued time
+
+  // What a device's `$next` names: the oldest IN_PROGRESS execution, else
+  // the oldest QUEUED one; null when nothing is pending.
+  const execution* next() const {
+    if (!in_progress.empty()) return &in_progress.front();
+    return queued.empty() ? nullptr : &queued.front();
+  }
 };
 
 // An execution with the document the device should act on (placeholders

@@ -49,15 +49,15 @@ std::optional<s3_location> parse_s3_url(const std::string& url, const std::strin
 
 firmware_links::firmware_links(aws::s3_api& s3, auth::authenticator& authenticator, const core::clock& clock,
                                std::string public_url, std::string region, const std::string& token_secret)
-    : s3_(s3), clock_(clock), public_url_(std::move(public_url)), region_(std::move(region)) {
+    : s3_(s3), clock_(clock), public_url_(std::move(public_url)) {
   while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
   auto id_mac = core::hmac_sha256(token_secret, "airfleet s3 presign key id");
   std::string id = "AFPRESIGN";
   const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   for (int i = 0; i < 11; ++i) id += alphabet[id_mac[static_cast<std::size_t>(i)] % 32];
-  key_id_ = id;
-  secret_ = core::base64_encode(core::as_view(core::hmac_sha256(token_secret, "airfleet s3 presign secret")));
-  authenticator.set_internal_key(key_id_, secret_);
+  auto secret = core::base64_encode(core::as_view(core::hmac_sha256(token_secret, "airfleet s3 presign secret")));
+  authenticator.set_internal_key(id, secret);
+  presigner_ = std::make_unique<auth::presigner>(std::move(id), std::move(secret), std::move(region));
 }
 
 core::result<std::string> firmware_links::presign(const std::string& s3_url, std::int64_t expires_in_sec) {
@@ -69,11 +69,8 @@ core::result<std::string> firmware_links::presign(const std::string& s3_url, std
   auth::presign_request r;
   r.base_url = public_url_;
   r.path = "/" + where->bucket + "/" + where->raw_key;
-  r.access_key_id = key_id_;
-  r.secret = secret_;
-  r.region = region_;
   r.expires_seconds = std::clamp<std::int64_t>(expires_in_sec, 1, 7 * 24 * 3600);
-  return auth::presign_v4(r, clock_.now());
+  return presigner_->presign(std::move(r), clock_.now());
 }
 
 core::result<std::string> firmware_links::read(const std::string& s3_url) {

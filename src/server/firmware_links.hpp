@@ -14,9 +14,11 @@
 #pragma once
 
 #include "auth/authenticator.hpp"
+#include "auth/presign.hpp"
 #include "aws/s3_api.hpp"
 #include "jobs/engine.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -39,9 +41,7 @@ class firmware_links final : public jobs::url_presigner, public jobs::document_s
   aws::s3_api& s3_;
   const core::clock& clock_;
   std::string public_url_;
-  std::string region_;
-  std::string key_id_;
-  std::string secret_;
+  std::unique_ptr<auth::presigner> presigner_;  // the server's own key
 };
 
 }  // namespace airfleet::server
