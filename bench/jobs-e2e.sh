@@ -72,7 +72,6 @@ aws=${AWS:-/usr/bin/aws}
 python=/usr/bin/python3
 keep=false
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --devices) devices=$2; shift 2 ;;

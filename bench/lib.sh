@@ -6,6 +6,7 @@
 #                      started_pids
 #   bench_need_files N WHAT   raises the open-file limit to the hard limit
 #                      and exits 2 when N descriptors would not fit
+#   usage [STATUS]     prints the script's header comment and exits
 
 bench_cleanup() {
   local pid
@@ -37,3 +38,5 @@ bench_need_files() {
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 now() { date +%s.%N; }
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }

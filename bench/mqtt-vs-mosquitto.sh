@@ -60,7 +60,6 @@ aws=${AWS:-/usr/bin/aws}
 results=""
 keep=false
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --only) only=$2; shift 2 ;;

@@ -39,7 +39,6 @@ airfleet="$repo/build/release/bin/airfleet"
 sim="$repo/build/release/bin/airfleet-sim"
 keep=false
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --devices) device_counts=$2; shift 2 ;;

@@ -94,7 +94,6 @@ nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-/usr/bin/wrk}
 keep=false
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --connections) connections=$2; shift 2 ;;
