@@ -105,7 +105,6 @@ asio::awaitable<download_result> download_pool::download(std::unique_ptr<http_co
   auto on_data = [&](std::string_view piece) {
     sha256.update(piece);
     bytes += piece.size();
-    stats_.bytes.fetch_add(piece.size(), std::memory_order_relaxed);
   };
   auto response = co_await connection->send_streamed(std::move(request), max_bytes_, on_data);
   out.bytes = bytes;

@@ -37,7 +37,6 @@ struct download_stats {
   std::atomic<std::uint64_t> started{0};
   std::atomic<std::uint64_t> succeeded{0};
   std::atomic<std::uint64_t> failed{0};
-  std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::uint64_t> waiting{0};  // queued, not yet started
 };
 

@@ -14,11 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string string_or_empty(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
 std::string details(std::initializer_list<std::pair<std::string_view, std::string_view>> members) {
   json::object o;
   for (const auto& [k, v] : members) o[k] = v;
@@ -59,7 +54,6 @@ firmware_device::firmware_device(boost::asio::any_io_executor strand, tls_client
 
 void firmware_device::on_execution(const std::string&, std::int64_t version, const json::object& execution) {
   ++executions_;
-  tally_.executions.fetch_add(1, std::memory_order_relaxed);
   tally_.working.fetch_add(1, std::memory_order_relaxed);
 
   // The MQTT jobs API carries the document as a JSON object; the HTTP data
@@ -127,13 +121,6 @@ void firmware_device::finish(std::int64_t version, const std::string& new_versio
 void firmware_device::on_outcome_accepted(const std::string&, const std::string& status) {
   tally_.working.fetch_sub(1, std::memory_order_relaxed);
   last_outcome_ = status;
-  if (status == "SUCCEEDED") {
-    tally_.outcome_succeeded.fetch_add(1, std::memory_order_relaxed);
-  } else if (status == "FAILED") {
-    tally_.outcome_failed.fetch_add(1, std::memory_order_relaxed);
-  } else if (status == "REJECTED") {
-    tally_.outcome_rejected.fetch_add(1, std::memory_order_relaxed);
-  }
 }
 
 void firmware_device::on_outcome_rejected(const std::string&, std::string_view) {

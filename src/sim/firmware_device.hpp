@@ -41,12 +41,8 @@ std::vector<device_fate> assign_fates(std::size_t n, double fail, double reject,
 
 // jobs_tally plus what firmware devices count.
 struct rollout_tally : jobs_tally {
-  std::atomic<std::uint64_t> executions{0};  // start-next handed over an execution
-  std::atomic<std::uint64_t> working{0};     // ... that the device has not answered yet (hung ones included)
-  std::atomic<std::uint64_t> hung{0};        // executions a device stopped answering
-  std::atomic<std::uint64_t> outcome_succeeded{0};  // updates the server accepted, by status
-  std::atomic<std::uint64_t> outcome_failed{0};
-  std::atomic<std::uint64_t> outcome_rejected{0};
+  std::atomic<std::uint64_t> working{0};  // executions handed over and not answered yet (hung ones included)
+  std::atomic<std::uint64_t> hung{0};     // executions a device stopped answering
   std::atomic<std::uint64_t> outcome_refused{0};  // updates the server refused (e.g. the job was force-canceled)
   std::atomic<std::uint64_t> downloads_failed{0};
   std::atomic<std::uint64_t> checksum_mismatches{0};

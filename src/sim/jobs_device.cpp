@@ -48,13 +48,17 @@ const json::object* execution_of(const json::value& v) {
   return execution ? execution->if_object() : nullptr;
 }
 
+}  // namespace
+
 std::optional<std::string> string_member(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   if (!v || !v->is_string()) return std::nullopt;
   return std::string(v->get_string());
 }
 
-}  // namespace
+std::string string_or_empty(const json::object& o, std::string_view key) {
+  return string_member(o, key).value_or(std::string());
+}
 
 jobs_device_config device_config(const connection_options& c, std::size_t i) {
   jobs_device_config d;

@@ -112,6 +112,11 @@ struct jobs_device_config : session_config {
   bool client_tokens = false;  // send {"clientToken": "<thing>-<n>"} and expect it back
 };
 
+// The string member `key` of a reply or document; nullopt (or empty) when
+// it is missing or not a string.
+std::optional<std::string> string_member(const boost::json::object& o, std::string_view key);
+std::string string_or_empty(const boost::json::object& o, std::string_view key);
+
 // Device i of a run: client id (the thing name) <prefix>-<i>, and the
 // connection settings of `c`.
 jobs_device_config device_config(const connection_options& c, std::size_t i);

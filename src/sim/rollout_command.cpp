@@ -103,16 +103,11 @@ std::optional<double> number_of(const json::object& o, std::string_view key) {
   return std::nullopt;
 }
 
-std::string string_of(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
 struct job_view {
   std::string status;
   job_counts counts;
   std::optional<double> created_at, completed_at;
-  std::string reason_code, comment;
+  std::string reason_code;
 
   bool final() const { return status == "COMPLETED" || status == "CANCELED" || status == "DELETION_IN_PROGRESS"; }
 };
@@ -123,7 +118,7 @@ std::optional<job_view> read_job(const json::value& v) {
   if (!job || !job->is_object()) return std::nullopt;
   const auto& j = job->get_object();
   job_view out;
-  out.status = string_of(j, "status");
+  out.status = string_or_empty(j, "status");
   if (const auto* d = j.if_contains("jobProcessDetails"); d && d->is_object()) {
     const auto& p = d->get_object();
     out.counts.queued = count_of(p, "numberOfQueuedThings");
@@ -137,8 +132,7 @@ std::optional<job_view> read_job(const json::value& v) {
   }
   out.created_at = number_of(j, "createdAt");
   out.completed_at = number_of(j, "completedAt");
-  out.reason_code = string_of(j, "reasonCode");
-  out.comment = string_of(j, "comment");
+  out.reason_code = string_or_empty(j, "reasonCode");
   return out;
 }
 
@@ -218,9 +212,9 @@ asio::awaitable<core::result<void>> provision_device(api_client& api, const std:
   const auto answer = keys->json();
   const auto* o = answer.if_object();
   const auto* key_pair = o ? o->if_contains("keyPair") : nullptr;
-  std::string certificate_arn = o ? string_of(*o, "certificateArn") : std::string();
-  identity.certificate = o ? string_of(*o, "certificatePem") : std::string();
-  identity.key = key_pair && key_pair->is_object() ? string_of(key_pair->get_object(), "PrivateKey") : std::string();
+  std::string certificate_arn = o ? string_or_empty(*o, "certificateArn") : std::string();
+  identity.certificate = o ? string_or_empty(*o, "certificatePem") : std::string();
+  identity.key = key_pair && key_pair->is_object() ? string_or_empty(key_pair->get_object(), "PrivateKey") : std::string();
   if (certificate_arn.empty() || identity.certificate.empty() || identity.key.empty())
     co_return run_error(what + ": the answer lacks certificateArn, certificatePem or keyPair.PrivateKey");
 
@@ -435,7 +429,7 @@ asio::awaitable<core::result<void>> rollout_run::provision() {
   auto described = co_await call_iot(*control_, verb::get, group_path, "", none, "DescribeThingGroup " + group_);
   if (!described) co_return described.error();
   const auto group_json = described->json();
-  if (group_json.is_object()) group_arn_ = string_of(group_json.get_object(), "thingGroupArn");
+  if (group_json.is_object()) group_arn_ = string_or_empty(group_json.get_object(), "thingGroupArn");
   auto where = region_and_account(group_arn_);
   if (!where) co_return run_error("DescribeThingGroup gave no usable thingGroupArn: " + described->body.substr(0, 300));
   region_ = where->first;
@@ -562,7 +556,7 @@ asio::awaitable<void> rollout_run::count_targets() {
     if (const auto* things = body.get_object().if_contains("things"); things && things->is_array())
       members += things->get_array().size();
     targets_ = std::max<std::uint64_t>(members, o_.devices);
-    token = string_of(body.get_object(), "nextToken");
+    token = string_or_empty(body.get_object(), "nextToken");
     if (token.empty()) co_return;
   }
 }
